@@ -1,0 +1,1 @@
+"""Shared foundation: settings, etcd adapter, election, keys, metrics, logs, retries."""

@@ -1,0 +1,1 @@
+"""The Proxy service (see ARCHITECTURE.md)."""

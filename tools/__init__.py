@@ -1,0 +1,1 @@
+"""Operator and developer tools: fedctl, kubesim, benchmarks, the one-machine stack."""

@@ -1,0 +1,1 @@
+"""fedctl: the command-line client of the federation."""

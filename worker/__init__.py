@@ -1,0 +1,1 @@
+"""The Worker service (see ARCHITECTURE.md)."""
