@@ -39,7 +39,10 @@ def generate(out_dir: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    for package_dir in [out_dir / PACKAGE, *(d for d in (out_dir / PACKAGE).rglob("*") if d.is_dir())]:
+    for package_dir in [
+        out_dir / PACKAGE,
+        *(d for d in (out_dir / PACKAGE).rglob("*") if d.is_dir()),
+    ]:
         (package_dir / "__init__.py").write_text('"""Generated from proto/ by tools.protogen."""\n')
         (package_dir / "py.typed").touch()
 

@@ -1,0 +1,565 @@
+"""The one etcd access layer; the only module that imports etcd3aio.
+
+Typed reads and writes, transactions, fenced transactions (compare the create_revision of
+the leader's election key: the epoch), leases whose keepalive records when the server last
+acknowledged it, and a prefix watch that resumes from its own last revision after a
+disconnect and re-lists (telling the caller) when that revision was compacted. etcd3aio by
+itself jumps past a compaction and resumes from the response header's revision, which can
+be ahead of the events already delivered; neither may happen here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, Self, TypeVar
+
+import grpc
+from etcd3aio import (
+    Etcd3Client,
+    EtcdConnectionError,
+    EtcdTransientError,
+    SortOrder,
+    SortTarget,
+    prefix_range_end,
+)
+from etcd3aio._protobuf import Compare as RawCompare
+from etcd3aio.kv import KVService
+
+from common import metrics, retry
+from common.settings import RetrySettings
+
+_log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+class EtcdUnavailable(Exception):
+    """etcd could not be reached (or did not answer in time) after the retry policy."""
+
+
+class FencedOut(Exception):
+    """A fenced transaction was rejected: the epoch it carried is no longer the leader's."""
+
+
+class TooManyOps(ValueError):
+    """A transaction holds more operations than the server's max-txn-ops."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    key: str
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    value: bytes
+    lease: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+    prefix: bool = False
+
+
+Op = Put | Delete
+CompareTarget = Literal["create", "mod", "version", "value"]
+CompareOp = Literal["==", "!=", "<", ">"]
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    key: str
+    target: CompareTarget
+    op: CompareOp
+    operand: int | bytes
+
+    @classmethod
+    def absent(cls, key: str) -> Compare:
+        return cls(key, "create", "==", 0)
+
+    @classmethod
+    def unchanged_since(cls, key: str, mod_revision: int) -> Compare:
+        return cls(key, "mod", "==", mod_revision)
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A leader's epoch: its election key must still have this create_revision."""
+
+    key: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResult:
+    succeeded: bool
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class RangeResult:
+    kvs: list[KeyValue]
+    revision: int
+
+
+class EventType(Enum):
+    PUT = "put"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    type: EventType
+    kv: KeyValue
+    prev: KeyValue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchBatch:
+    """What one watch step delivers.
+
+    With `resynced` the watch (re-)listed the prefix: `snapshot` is the whole current state at
+    `revision` and replaces whatever the caller held; `events` is empty. Otherwise `events`
+    are the changes up to `revision`, in order.
+    """
+
+    revision: int
+    events: list[WatchEvent] = field(default_factory=list)
+    resynced: bool = False
+    snapshot: list[KeyValue] = field(default_factory=list)
+
+
+_COMPARE_RESULTS = {"==": 0, ">": 1, "<": 2, "!=": 3}
+_COMPARE_TARGETS = {"version": 0, "create": 1, "mod": 2, "value": 3}
+_RETRYABLE = (EtcdConnectionError, EtcdTransientError, TimeoutError)
+
+
+def _kv(raw: Any) -> KeyValue:
+    return KeyValue(
+        key=raw.key.decode(),
+        value=bytes(raw.value),
+        create_revision=int(raw.create_revision),
+        mod_revision=int(raw.mod_revision),
+        version=int(raw.version),
+        lease=int(raw.lease),
+    )
+
+
+def _compare(compare: Compare) -> RawCompare:
+    raw = RawCompare(
+        result=_COMPARE_RESULTS[compare.op],
+        target=_COMPARE_TARGETS[compare.target],
+        key=compare.key.encode(),
+    )
+    if compare.target == "value":
+        raw.value = bytes(compare.operand) if isinstance(compare.operand, bytes) else b""
+    else:
+        setattr(
+            raw,
+            f"{compare.target}_revision" if compare.target != "version" else "version",
+            int(compare.operand),
+        )
+    return raw
+
+
+def _request_op(op: Op) -> Any:
+    if isinstance(op, Put):
+        return KVService.txn_op_put(op.key, op.value, lease=op.lease)
+    range_end = prefix_range_end(op.key) if op.prefix else None
+    return KVService.txn_op_delete(op.key, range_end=range_end)
+
+
+class Lease:
+    """A lease kept alive in the background, remembering when the server last acknowledged it.
+
+    The acknowledgement time is taken when the keepalive request was *sent*, so that
+    `seconds_since_ack` never underestimates how long the server may have counted down.
+    """
+
+    def __init__(self, store: EtcdStore, lease_id: int, ttl_s: int, granted_at: float) -> None:
+        self.id = lease_id
+        self.ttl_s = ttl_s
+        self._store = store
+        self._last_ack = granted_at
+        self._expired = asyncio.Event()
+        self._acked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def last_ack(self) -> float:
+        """time.monotonic() of the send of the last acknowledged keepalive (or the grant)."""
+        return self._last_ack
+
+    def seconds_since_ack(self) -> float:
+        return time.monotonic() - self._last_ack
+
+    async def next_ack(self) -> float:
+        """Wait for the next acknowledged keepalive; returns its `last_ack`."""
+        acked = self._acked
+        await acked.wait()
+        return self._last_ack
+
+    @property
+    def expired(self) -> asyncio.Event:
+        """Set once the server said the lease is gone."""
+        return self._expired
+
+    def start_keepalive(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._keepalive_loop(), name=f"lease-{self.id:x}")
+
+    async def stop_keepalive(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def revoke(self) -> None:
+        await self.stop_keepalive()
+        with contextlib.suppress(EtcdUnavailable):
+            await self._store.revoke_lease(self.id)
+        self._expired.set()
+
+    async def _keepalive_loop(self) -> None:
+        interval = max(0.2, self.ttl_s / 4)
+        while not self._expired.is_set():
+            sent_at = time.monotonic()
+            try:
+                remaining = await self._store.keepalive_once(self.id, timeout_s=interval)
+            except EtcdUnavailable as exc:
+                _log.warning(
+                    "lease keepalive failed", extra={"lease": f"{self.id:x}", "err": str(exc)}
+                )
+                await asyncio.sleep(interval / 2)
+                continue
+            if remaining <= 0:
+                _log.warning("lease expired on the server", extra={"lease": f"{self.id:x}"})
+                self._expired.set()
+                return
+            self._last_ack = sent_at
+            self._acked.set()
+            self._acked = asyncio.Event()
+            metrics.LEASE_ACK_AGE.labels(f"{self.id:x}").set(0)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - sent_at)))
+
+
+class EtcdStore:
+    """Async access to etcd: typed KV, transactions, fencing, leases and resyncing watches."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        *,
+        timeout_s: float = 5.0,
+        max_txn_ops: int = 128,
+        retry_policy: RetrySettings | None = None,
+    ) -> None:
+        self.endpoints = list(endpoints)
+        self.timeout_s = timeout_s
+        self.max_txn_ops = max_txn_ops
+        self._retry_policy = retry_policy or RetrySettings()
+        self._client = Etcd3Client(self.endpoints, rpc_max_attempts=1)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        await self._client.connect()
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    @property
+    def _kv_service(self) -> KVService:
+        if self._client.kv is None:
+            raise RuntimeError("EtcdStore is not connected")
+        return self._client.kv
+
+    async def _call(self, what: str, factory: Callable[[], Awaitable[R]]) -> R:
+        try:
+            async for attempt in retry.transient(self._retry_policy, _RETRYABLE):
+                with attempt:
+                    return await factory()
+        except _RETRYABLE as exc:
+            raise EtcdUnavailable(f"etcd {what} failed: {exc}") from exc
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "too many operations" in (
+                exc.details() or ""
+            ):
+                raise TooManyOps(exc.details()) from exc
+            raise
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------------- reads
+
+    async def get(self, key: str) -> KeyValue | None:
+        response = await self._call(
+            "get", lambda: self._kv_service.get(key, timeout=self.timeout_s)
+        )
+        kvs = response.kvs
+        return _kv(kvs[0]) if kvs else None
+
+    async def range(self, prefix: str, *, revision: int = 0) -> RangeResult:
+        """Every key under `prefix`, in key order, at one revision."""
+        response = await self._call(
+            "range",
+            lambda: self._kv_service.get(
+                prefix,
+                range_end=prefix_range_end(prefix),
+                revision=revision,
+                sort_order=SortOrder.ASCEND,
+                sort_target=SortTarget.KEY,
+                timeout=self.timeout_s,
+            ),
+        )
+        return RangeResult(
+            [_kv(raw) for raw in response.kvs],
+            response.header.revision,
+        )
+
+    async def revision(self) -> int:
+        response = await self._call(
+            "revision",
+            lambda: self._kv_service.get("\0", count_only=True, timeout=self.timeout_s),
+        )
+        return int(response.header.revision)
+
+    # --------------------------------------------------------------- writes
+
+    async def put(self, key: str, value: bytes, *, lease: int = 0) -> int:
+        response = await self._call(
+            "put", lambda: self._kv_service.put(key, value, lease=lease, timeout=self.timeout_s)
+        )
+        return int(response.header.revision)
+
+    async def delete(self, key: str, *, prefix: bool = False) -> int:
+        """Delete a key (or every key under a prefix); returns how many were deleted."""
+        range_end = prefix_range_end(key) if prefix else None
+        response = await self._call(
+            "delete",
+            lambda: self._kv_service.delete(key, range_end=range_end, timeout=self.timeout_s),
+        )
+        return int(response.deleted)
+
+    async def txn(
+        self,
+        compares: Sequence[Compare],
+        success: Sequence[Op],
+        failure: Sequence[Op] = (),
+    ) -> TxnResult:
+        if max(len(compares), len(success), len(failure)) > self.max_txn_ops:
+            raise TooManyOps(f"a transaction may hold at most {self.max_txn_ops} operations")
+        raw_compares = [_compare(c) for c in compares]
+        raw_success = [_request_op(op) for op in success]
+        raw_failure = [_request_op(op) for op in failure]
+        started = time.perf_counter()
+        response = await self._call(
+            "txn",
+            lambda: self._kv_service.txn(
+                raw_compares,
+                raw_success,
+                raw_failure,
+                timeout=self.timeout_s,
+            ),
+        )
+        metrics.ETCD_TXN_SECONDS.labels("plain").observe(time.perf_counter() - started)
+        return TxnResult(
+            bool(response.succeeded),
+            int(response.header.revision),
+        )
+
+    async def fenced_txn(
+        self, fence: Fence, ops: Sequence[Op], compares: Sequence[Compare] = ()
+    ) -> TxnResult:
+        """Apply `ops` only while `fence` holds (and `compares`, if any).
+
+        Raises FencedOut when the fence failed: the caller has lost leadership. A failure of
+        the other compares alone returns `succeeded=False`.
+        """
+        fence_compare = Compare(fence.key, "create", "==", fence.epoch)
+        started = time.perf_counter()
+        result = await self.txn([fence_compare, *compares], ops)
+        metrics.ETCD_TXN_SECONDS.labels("fenced").observe(time.perf_counter() - started)
+        if result.succeeded:
+            return result
+        if not compares or await self._fence_lost(fence):
+            metrics.ETCD_FENCE_REJECTIONS.inc()
+            raise FencedOut(f"epoch {fence.epoch} of {fence.key} is no longer current")
+        return result
+
+    async def fenced_txn_chunked(self, fence: Fence, ops: Sequence[Op]) -> list[TxnResult]:
+        """`fenced_txn` over chunks of at most max_txn_ops - 1 ops (the fence takes a slot).
+
+        Each chunk is atomic on its own; the fence is checked on every chunk.
+        """
+        return [await self.fenced_txn(fence, chunk) for chunk in self.chunks(ops)]
+
+    def chunks(self, ops: Sequence[Op]) -> Iterator[Sequence[Op]]:
+        size = max(1, self.max_txn_ops - 1)
+        for start in range(0, len(ops), size):
+            yield ops[start : start + size]
+
+    async def _fence_lost(self, fence: Fence) -> bool:
+        current = await self.get(fence.key)
+        return current is None or current.create_revision != fence.epoch
+
+    async def compact(self, revision: int) -> None:
+        await self._call(
+            "compact",
+            lambda: self._kv_service.compact(revision, physical=True, timeout=self.timeout_s),
+        )
+
+    # --------------------------------------------------------------- leases
+
+    async def grant_lease(self, ttl_s: int) -> Lease:
+        """Grant a lease and start keeping it alive."""
+        if self._client.lease is None:
+            raise RuntimeError("EtcdStore is not connected")
+        lease_service = self._client.lease
+        sent_at = time.monotonic()
+        response = await self._call(
+            "lease grant", lambda: lease_service.grant(ttl_s, timeout=self.timeout_s)
+        )
+        lease = Lease(self, int(response.ID), int(response.TTL), sent_at)
+        lease.start_keepalive()
+        return lease
+
+    async def keepalive_once(self, lease_id: int, *, timeout_s: float) -> int:
+        """Send one keepalive; returns the TTL the server reports (<= 0: the lease is gone)."""
+        if self._client.lease is None:
+            raise RuntimeError("EtcdStore is not connected")
+        stream = self._client.lease.keep_alive(lease_id)
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for response in stream:
+                    return int(response.TTL)
+        except (TimeoutError, grpc.aio.AioRpcError) as exc:
+            raise EtcdUnavailable(f"keepalive of lease {lease_id:x} failed: {exc}") from exc
+        finally:
+            stream.cancel()
+        raise EtcdUnavailable(f"keepalive of lease {lease_id:x}: stream closed without answer")
+
+    async def revoke_lease(self, lease_id: int) -> None:
+        if self._client.lease is None:
+            raise RuntimeError("EtcdStore is not connected")
+        lease_service = self._client.lease
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await self._call(
+                "lease revoke", lambda: lease_service.revoke(lease_id, timeout=self.timeout_s)
+            )
+
+    # ---------------------------------------------------------------- watch
+
+    async def watch_prefix(
+        self, prefix: str, *, start_revision: int | None = None
+    ) -> AsyncGenerator[WatchBatch, None]:
+        """Changes under `prefix` from `start_revision`, never skipping one.
+
+        Without `start_revision` it lists first (a resynced batch), then follows. After a
+        disconnect it resumes right after the last event it delivered; if that revision has
+        been compacted meanwhile it re-lists and delivers a resynced batch.
+        """
+        if start_revision is None:
+            listed = await self.range(prefix)
+            yield WatchBatch(listed.revision, resynced=True, snapshot=listed.kvs)
+            start_revision = listed.revision + 1
+        next_revision = start_revision
+        backoff = retry.Backoff(self._retry_policy)
+        while True:
+            outcome = await self._follow(prefix, next_revision)
+            async for batch in outcome.batches():
+                backoff.reset()
+                yield batch
+            if outcome.disconnected:
+                await backoff.wait()
+            if outcome.compacted:
+                metrics.ETCD_WATCH_RESYNCS.labels(prefix).inc()
+                _log.warning("watch hit compaction, re-listing", extra={"prefix": prefix})
+                listed = await self.range(prefix)
+                yield WatchBatch(listed.revision, resynced=True, snapshot=listed.kvs)
+                next_revision = listed.revision + 1
+            else:
+                next_revision = outcome.next_revision
+
+    async def _follow(self, prefix: str, start_revision: int) -> _WatchRun:
+        if self._client.watch is None:
+            raise RuntimeError("EtcdStore is not connected")
+        return _WatchRun(self._client.watch, prefix, start_revision)
+
+
+class _WatchRun:
+    """One etcd watch stream, from a revision until it ends, reconnects or hits compaction.
+
+    etcd3aio reconnects internally from the last header revision, which may lie beyond the
+    events delivered (etcd sends catch-up batches with the current revision in the header).
+    A second `created` response reveals such a reconnect: the run then ends and the caller
+    resumes from the run's own `next_revision`.
+    """
+
+    def __init__(self, watch_service: Any, prefix: str, start_revision: int) -> None:
+        self._watch_service = watch_service
+        self._prefix = prefix
+        self.next_revision = start_revision
+        self.compacted = False
+        self.disconnected = False
+
+    async def batches(self) -> AsyncIterator[WatchBatch]:
+        stream = self._watch_service.watch(
+            self._prefix,
+            range_end=prefix_range_end(self._prefix),
+            start_revision=self.next_revision,
+            prev_kv=True,
+        )
+        created_seen = False
+        try:
+            async for response in self._responses(stream):
+                if response.compact_revision > 0:
+                    self.compacted = True
+                    return
+                if response.created:
+                    if created_seen:
+                        self.disconnected = True
+                        return
+                    created_seen = True
+                if response.canceled:
+                    return
+                if not response.events:
+                    continue
+                events = [self._event(raw) for raw in response.events]
+                self.next_revision = events[-1].kv.mod_revision + 1
+                yield WatchBatch(events[-1].kv.mod_revision, events)
+        finally:
+            await stream.aclose()
+
+    async def _responses(self, stream: AsyncGenerator[Any, None]) -> AsyncIterator[Any]:
+        """The stream's responses; a failed stream ends them and marks a disconnect."""
+        try:
+            async for response in stream:
+                yield response
+        except (grpc.aio.AioRpcError, *_RETRYABLE) as exc:
+            _log.warning("watch stream broke, resuming", extra={"err": str(exc)[:200]})
+            self.disconnected = True
+
+    @staticmethod
+    def _event(raw: Any) -> WatchEvent:
+        kv = _kv(raw.kv)
+        prev = _kv(raw.prev_kv) if raw.HasField("prev_kv") else None
+        kind = EventType.DELETE if raw.type == 1 else EventType.PUT
+        return WatchEvent(kind, kv, prev)

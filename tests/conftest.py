@@ -1,0 +1,37 @@
+"""Shared fixtures: a real etcd started by the project, and stores isolated by key prefix."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from common.etcd_launcher import EmbeddedEtcd
+from common.etcd_store import EtcdStore
+from common.keys import Keys
+
+
+@pytest.fixture(scope="session")
+def etcd() -> Iterator[EmbeddedEtcd]:
+    """One etcd for the session; tests isolate themselves with their own key prefix."""
+    with EmbeddedEtcd.create() as server:
+        yield server
+
+
+@pytest.fixture
+def private_etcd() -> Iterator[EmbeddedEtcd]:
+    """An etcd of the test's own, for tests that compact, stop or kill it."""
+    with EmbeddedEtcd.create() as server:
+        yield server
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(f"/t-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def store(etcd: EmbeddedEtcd) -> AsyncIterator[EtcdStore]:
+    async with EtcdStore([etcd.endpoint], timeout_s=3.0) as connected:
+        yield connected

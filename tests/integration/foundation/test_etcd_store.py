@@ -1,0 +1,96 @@
+"""The etcd adapter against a real etcd: typed KV, transactions, fencing, chunking, leases."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from common.etcd_store import (
+    Compare,
+    Delete,
+    EtcdStore,
+    Fence,
+    FencedOut,
+    Put,
+    TooManyOps,
+)
+from common.keys import Keys
+
+pytestmark = pytest.mark.integration
+
+
+async def test_put_get_range_delete(store: EtcdStore, keys: Keys) -> None:
+    first = await store.put(keys.worker("w1"), b"one")
+    await store.put(keys.worker("w2"), b"two")
+    got = await store.get(keys.worker("w1"))
+    assert got is not None
+    assert (got.value, got.create_revision, got.version) == (b"one", first, 1)
+
+    listed = await store.range(keys.workers_prefix())
+    assert [kv.value for kv in listed.kvs] == [b"one", b"two"]
+    assert listed.revision >= first + 1
+
+    assert await store.delete(keys.workers_prefix(), prefix=True) == 2
+    assert await store.get(keys.worker("w1")) is None
+
+
+async def test_txn_compare_decides_the_branch(store: EtcdStore, keys: Keys) -> None:
+    key = keys.cluster_spec("c1")
+    created = await store.txn([Compare.absent(key)], [Put(key, b"v1")])
+    assert created.succeeded
+    again = await store.txn([Compare.absent(key)], [Put(key, b"v2")], [Delete(key)])
+    assert not again.succeeded
+    assert await store.get(key) is None
+
+
+async def test_fenced_txn_applies_only_under_the_current_epoch(
+    store: EtcdStore, keys: Keys
+) -> None:
+    leader_key = keys.leader(1)
+    epoch = await store.put(leader_key, b"me")
+    fence = Fence(leader_key, epoch)
+    await store.fenced_txn(fence, [Put(keys.workload("ns", "a"), b"x")])
+    assert await store.get(keys.workload("ns", "a")) is not None
+
+    await store.delete(leader_key)
+    await store.put(leader_key, b"someone else")
+    with pytest.raises(FencedOut):
+        await store.fenced_txn(fence, [Put(keys.workload("ns", "b"), b"y")])
+    assert await store.get(keys.workload("ns", "b")) is None
+
+
+async def test_fenced_txn_tells_a_failed_compare_from_a_lost_fence(
+    store: EtcdStore, keys: Keys
+) -> None:
+    leader_key = keys.leader(2)
+    fence = Fence(leader_key, await store.put(leader_key, b"me"))
+    key = keys.request("r1")
+    await store.put(key, b"first answer")
+    result = await store.fenced_txn(fence, [Put(key, b"second")], [Compare.absent(key)])
+    assert not result.succeeded
+    assert (await store.get(key)).value == b"first answer"  # type: ignore[union-attr]
+
+
+async def test_chunked_fenced_writes_respect_max_txn_ops(store: EtcdStore, keys: Keys) -> None:
+    leader_key = keys.leader(3)
+    fence = Fence(leader_key, await store.put(leader_key, b"me"))
+    ops = [Put(keys.reservation("c1", f"r{i:03d}"), b"r") for i in range(300)]
+    with pytest.raises(TooManyOps):
+        await store.fenced_txn(fence, ops)
+    results = await store.fenced_txn_chunked(fence, ops)
+    assert len(results) == 3  # 127 ops per chunk with the fence taking the 128th slot
+    assert len((await store.range(keys.reservations_prefix("c1"))).kvs) == 300
+
+
+async def test_lease_keepalive_records_acknowledgements(store: EtcdStore, keys: Keys) -> None:
+    lease = await store.grant_lease(2)
+    first_ack = lease.last_ack
+    await store.put(keys.proxy("p1"), b"addr", lease=lease.id)
+    async with asyncio.timeout(3):
+        acked_at = await lease.next_ack()
+    assert acked_at > first_ack
+    assert lease.seconds_since_ack() < 2
+    assert await store.get(keys.proxy("p1")) is not None
+    await lease.revoke()
+    assert await store.get(keys.proxy("p1")) is None
