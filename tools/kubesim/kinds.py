@@ -1,0 +1,204 @@
+"""Per-kind rules: validation (422 causes), defaulting and what a create resets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from tools.kubesim.errors import invalid
+from tools.kubesim.resources import ResourceType
+
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+Cause = tuple[str, str, str]
+
+
+def _name_causes(rt: ResourceType, name: str) -> list[Cause]:
+    if not name:
+        return [
+            (
+                "FieldValueRequired",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            )
+        ]
+    label = rt.plural == "namespaces"
+    pattern, limit = (DNS1123_LABEL, 63) if label else (DNS1123_SUBDOMAIN, 253)
+    if len(name) > limit or not pattern.match(name):
+        what = "RFC 1123 label" if label else "RFC 1123 subdomain"
+        return [
+            (
+                "FieldValueInvalid",
+                "metadata.name",
+                f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
+                "alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character",
+            )
+        ]
+    return []
+
+
+def _container_causes(spec: Any, path: str) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [("FieldValueRequired", path, "Required value")]
+    containers = spec.get("containers")
+    if not containers:
+        return [("FieldValueRequired", f"{path}.containers", "Required value")]
+    causes: list[Cause] = []
+    for i, container in enumerate(containers):
+        where = f"{path}.containers[{i}]"
+        if not isinstance(container, dict) or not container.get("name"):
+            causes.append(("FieldValueRequired", f"{where}.name", "Required value"))
+        elif not container.get("image"):
+            causes.append(("FieldValueRequired", f"{where}.image", "Required value"))
+    return causes
+
+
+def _deployment_causes(obj: dict[str, Any]) -> list[Cause]:
+    spec = obj.get("spec") or {}
+    template = spec.get("template") or {}
+    causes = _container_causes(template.get("spec"), "spec.template.spec")
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if not spec.get("selector"):
+        causes.append(("FieldValueRequired", "spec.selector", "Required value"))
+    elif any(labels.get(k) != v for k, v in selector.items()):
+        causes.append(
+            (
+                "FieldValueInvalid",
+                "spec.template.metadata.labels",
+                "Invalid value: `selector` does not match template `labels`",
+            )
+        )
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or replicas < 0:
+        causes.append(("FieldValueInvalid", "spec.replicas", "Invalid value: must be >= 0"))
+    return causes
+
+
+_SPEC_CAUSES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
+    "pods": lambda obj: _container_causes(obj.get("spec"), "spec"),
+    "deployments": _deployment_causes,
+}
+
+
+def validate(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Raise 422 Invalid listing every cause, as kube-apiserver does."""
+    name = obj["metadata"].get("name", "")
+    causes = _name_causes(rt, name)
+    check = _SPEC_CAUSES.get(rt.plural)
+    if check is not None:
+        causes += check(obj)
+    if causes:
+        raise invalid(rt.kind, name, causes, rt.group)
+
+
+def _default_container(container: dict[str, Any]) -> dict[str, Any]:
+    image = str(container.get("image", ""))
+    always = image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]
+    defaults = {
+        "imagePullPolicy": "Always" if always else "IfNotPresent",
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "resources": {},
+    }
+    return {**defaults, **container}
+
+
+def default_pod_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The defaults kube-apiserver fills into a pod spec."""
+    defaults = {
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "schedulerName": "default-scheduler",
+        "securityContext": {},
+        "priority": 0,
+        "enableServiceLinks": True,
+        "preemptionPolicy": "PreemptLowerPriority",
+    }
+    out = {**defaults, **spec}
+    out["containers"] = [_default_container(c) for c in spec.get("containers") or []]
+    return out
+
+
+def _qos_class(spec: dict[str, Any]) -> str:
+    resources = [c.get("resources") or {} for c in spec.get("containers") or []]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(
+        r.get("limits")
+        and all(
+            r.get("limits", {}).get(k) == r.get("requests", {}).get(k, r["limits"][k])
+            for k in ("cpu", "memory")
+        )
+        and "cpu" in r["limits"]
+        and "memory" in r["limits"]
+        for r in resources
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _prepare_pod(obj: dict[str, Any]) -> None:
+    spec = default_pod_spec(obj.get("spec") or {})
+    obj["spec"] = spec
+    obj["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+    obj["metadata"]["generation"] = 1
+
+
+def _prepare_deployment(obj: dict[str, Any]) -> None:
+    spec = dict(obj.get("spec") or {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault(
+        "strategy",
+        {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+    )
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    template = dict(spec.get("template") or {})
+    template["spec"] = default_pod_spec(template.get("spec") or {})
+    spec["template"] = template
+    obj["spec"] = spec
+    obj["status"] = {}
+    obj["metadata"]["generation"] = 1
+
+
+def _prepare_namespace(obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
+    obj["spec"] = {"finalizers": ["kubernetes"]}
+    obj["status"] = {"phase": "Active"}
+
+
+def _prepare_node(obj: dict[str, Any]) -> None:
+    obj.setdefault("spec", {})
+    obj.setdefault("status", {})
+
+
+_PREPARE_CREATE: dict[str, Callable[[dict[str, Any]], None]] = {
+    "pods": _prepare_pod,
+    "deployments": _prepare_deployment,
+    "namespaces": _prepare_namespace,
+    "nodes": _prepare_node,
+}
+
+
+def prepare_create(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Apply create-time defaulting and status reset in place on a freshly decoded object."""
+    prepare = _PREPARE_CREATE.get(rt.plural)
+    if prepare is not None:
+        prepare(obj)
+
+
+def prepare_update(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Apply update-time defaulting (the same defaults a create applies to the spec)."""
+    if rt.plural == "pods" and isinstance(obj.get("spec"), dict):
+        obj["spec"] = default_pod_spec(obj["spec"])
+    elif rt.plural == "deployments" and isinstance(obj.get("spec"), dict):
+        spec = dict(obj["spec"])
+        spec.setdefault("replicas", 1)
+        template = dict(spec.get("template") or {})
+        template["spec"] = default_pod_spec(template.get("spec") or {})
+        spec["template"] = template
+        obj["spec"] = spec

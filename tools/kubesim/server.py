@@ -1,0 +1,419 @@
+"""The Kubernetes REST API of one simulated cluster over real HTTP (aiohttp, loopback only)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from tools.kubesim import discovery, tables
+from tools.kubesim.errors import ApiError, bad_request, not_found
+from tools.kubesim.faults import FaultState
+from tools.kubesim.registry import DeleteOptions, ListResult, Registry
+from tools.kubesim.resources import METRICS_GROUP, ResourceType, lookup
+from tools.kubesim.selectors import parse_field_selector, parse_label_selector
+from tools.kubesim.store import Entry, dumps
+from tools.kubesim.watch import Watcher, WatchHub, error_line
+
+log = logging.getLogger(__name__)
+JSON = "application/json"
+HEALTH_PATHS = frozenset({"healthz", "readyz", "livez"})
+
+
+class MetricsSource(Protocol):
+    def node_metrics(self, name: str | None, labels: str) -> list[dict[str, Any]]: ...
+
+    def pod_metrics(
+        self, namespace: str | None, name: str | None, labels: str
+    ) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class Target:
+    """A parsed resource URL."""
+
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str
+
+
+def respond(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=JSON)
+
+
+def respond_json(obj: Any, status: int = 200) -> web.Response:
+    return respond(dumps(obj), status)
+
+
+def error_response(error: ApiError) -> web.Response:
+    return respond_json(error.status(), error.code)
+
+
+def parse_target(parts: list[str]) -> Target | None:
+    """Map /api/v1/... or /apis/<group>/<version>/... segments to a resource target."""
+    if parts[0] == "api" and len(parts) >= 3:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        rt = lookup(group, version, rest[2])
+        if rt is not None and rt.namespaced and len(rest) <= 5:
+            return Target(rt, rest[1], _at(rest, 3), _at(rest, 4) or "")
+    rt = lookup(group, version, rest[0])
+    if rt is None or len(rest) > 3:
+        return None
+    if not rt.namespaced and len(rest) >= 1:
+        return Target(rt, None, _at(rest, 1), _at(rest, 2) or "")
+    if len(rest) == 1:
+        return Target(rt, None, None, "")
+    return None
+
+
+def _at(parts: list[str], idx: int) -> str | None:
+    return parts[idx] if len(parts) > idx else None
+
+
+def list_bytes(rt: ResourceType, result: ListResult) -> bytes:
+    meta: dict[str, Any] = {"resourceVersion": str(result.rv)}
+    if result.continue_token:
+        meta["continue"] = result.continue_token
+    if result.remaining is not None:
+        meta["remainingItemCount"] = result.remaining
+    head = (
+        b'{"kind":"'
+        + rt.list_kind.encode()
+        + b'","apiVersion":"'
+        + rt.api_version.encode()
+        + b'","metadata":'
+        + dumps(meta)
+        + b',"items":['
+    )
+    return head + b",".join(e.raw() for e in result.items) + b"]}"
+
+
+class ApiServer:
+    """Serves one cluster; `stop()` and `start()` again on the same port model an outage."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        hub: WatchHub,
+        faults: FaultState,
+        metrics: MetricsSource,
+        bookmark_interval: float = 60.0,
+        watch_timeout: float = 1800.0,
+    ) -> None:
+        self.registry = registry
+        self.hub = hub
+        self.faults = faults
+        self.metrics = metrics
+        self.bookmark_interval = bookmark_interval
+        self.watch_timeout = watch_timeout
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1 (a free port the first time, the same port after an outage)."""
+        app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port or self.port, reuse_address=True)
+        await site.start()
+        sockets = runner.addresses
+        self.port = sockets[0][1]
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Close the listener and every open connection (watches are cut, not ended)."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self.hub.close_all(abort=True)
+        await runner.cleanup()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            await self.faults.before_request()
+            return await self._dispatch(request)
+        except ApiError as error:
+            return error_response(error)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.exception("bad request %s %s", request.method, request.path)
+            return error_response(bad_request(str(exc)))
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        if not parts:
+            return respond_json({"paths": ["/api", "/api/v1", "/apis", "/version", "/healthz"]})
+        static = self._static(parts, request)
+        if static is not None:
+            return static
+        target = parse_target(parts)
+        if target is None:
+            raise ApiError(404, "the server could not find the requested resource")
+        if target.rt.group == METRICS_GROUP:
+            return self._metrics(request, target)
+        return await self._resource(request, target)
+
+    def _static(self, parts: list[str], request: web.Request) -> web.StreamResponse | None:
+        if parts == ["version"]:
+            return respond_json(discovery.version())
+        if parts[0] in HEALTH_PATHS:
+            return web.Response(text="ok")
+        if parts == ["api"]:
+            return respond_json(discovery.core_versions(f"127.0.0.1:{self.port}"))
+        if parts == ["apis"]:
+            return respond_json(discovery.api_groups())
+        if parts == ["api", "v1"] or (parts[0] == "apis" and len(parts) == 3):
+            group, version = ("", "v1") if parts[0] == "api" else (parts[1], parts[2])
+            doc = discovery.resource_list(group, version)
+            if doc is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return respond_json(doc)
+        return None
+
+    def _metrics(self, request: web.Request, target: Target) -> web.Response:
+        if request.method != "GET" or target.subresource:
+            raise ApiError(405, f"{request.method} is not supported on {target.rt.plural}")
+        labels = request.query.get("labelSelector", "")
+        parse_label_selector(labels)
+        if target.rt.kind == "NodeMetrics":
+            items = self.metrics.node_metrics(target.name, labels)
+        else:
+            items = self.metrics.pod_metrics(target.namespace, target.name, labels)
+        if target.name is not None:
+            if not items:
+                raise not_found(target.rt.plural, target.name, METRICS_GROUP)
+            return respond_json(items[0])
+        return respond_json(
+            {
+                "kind": f"{target.rt.kind}List",
+                "apiVersion": target.rt.api_version,
+                "metadata": {},
+                "items": items,
+            }
+        )
+
+    async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
+        method = request.method
+        if method == "GET":
+            if target.name is None:
+                if request.query.get("watch") in ("true", "1"):
+                    return await self._watch(request, target)
+                return self._list(request, target)
+            return self._get(request, target)
+        body = await self._body(request)
+        if method == "POST":
+            return self._post(target, body)
+        if target.name is None:
+            if method == "DELETE":
+                return self._delete_collection(request, target, body)
+            raise ApiError(405, f"{method} requires a name")
+        if method == "PUT":
+            return self._put(target, body)
+        if method == "PATCH":
+            return self._patch(request, target, body)
+        if method == "DELETE":
+            entry = self.registry.delete(
+                target.rt,
+                target.namespace,
+                target.name,
+                DeleteOptions.parse(body, dict(request.query)),
+            )
+            return respond(entry.raw())
+        raise ApiError(405, f"method {method} is not allowed")
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
+
+    def _get(self, request: web.Request, target: Target) -> web.Response:
+        assert target.name is not None
+        if target.subresource == "scale":
+            return respond_json(self.registry.scale(target.namespace or "", target.name))
+        if target.subresource not in ("", "status"):
+            raise ApiError(405, f"GET is not supported on {target.subresource}")
+        entry = self.registry.get(target.rt, target.namespace, target.name)
+        accept = request.headers.get("Accept", "")
+        if tables.wants_table(accept):
+            include = request.query.get("includeObject", "Metadata")
+            return respond_json(tables.table(target.rt.plural, [entry], entry.rv, include))
+        return respond(entry.raw())
+
+    def _list(self, request: web.Request, target: Target) -> web.Response:
+        query = request.query
+        result = self.registry.list(
+            target.rt,
+            target.namespace,
+            parse_label_selector(query.get("labelSelector")),
+            parse_field_selector(query.get("fieldSelector"), target.rt.plural),
+            _int(query.get("limit")),
+            query.get("continue", ""),
+            query.get("resourceVersion", ""),
+            query.get("resourceVersionMatch", ""),
+        )
+        if tables.wants_table(request.headers.get("Accept", "")):
+            include = query.get("includeObject", "Metadata")
+            doc = tables.table(
+                target.rt.plural, result.items, result.rv, include, result.continue_token
+            )
+            return respond_json(doc)
+        return respond(list_bytes(target.rt, result))
+
+    def _post(self, target: Target, body: Any) -> web.Response:
+        if target.subresource == "binding":
+            assert target.name is not None
+            self.registry.bind(target.namespace or "", target.name, body)
+            return respond_json(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                },
+                201,
+            )
+        if target.name is not None:
+            raise ApiError(405, "POST requires a collection URL")
+        entry = self.registry.create(target.rt, target.namespace, body)
+        return respond(entry.raw(), 201)
+
+    def _put(self, target: Target, body: Any) -> web.Response:
+        assert target.name is not None
+        if target.subresource == "scale":
+            return respond_json(
+                self.registry.update_scale(target.namespace or "", target.name, None, body)
+            )
+        if target.subresource not in ("", "status", "finalize"):
+            raise ApiError(405, f"PUT is not supported on {target.subresource}")
+        sub = "finalize" if target.subresource == "finalize" else target.subresource
+        entry = self.registry.update(target.rt, target.namespace, target.name, body, sub)
+        return respond(entry.raw())
+
+    def _patch(self, request: web.Request, target: Target, body: Any) -> web.Response:
+        assert target.name is not None
+        content_type = request.headers.get("Content-Type", "")
+        if target.subresource == "scale":
+            return respond_json(
+                self.registry.update_scale(target.namespace or "", target.name, content_type, body)
+            )
+        if target.subresource not in ("", "status"):
+            raise ApiError(405, f"PATCH is not supported on {target.subresource}")
+        entry = self.registry.patch(
+            target.rt, target.namespace, target.name, content_type, body, target.subresource
+        )
+        return respond(entry.raw())
+
+    def _delete_collection(self, request: web.Request, target: Target, body: Any) -> web.Response:
+        query = request.query
+        result = self.registry.list(
+            target.rt,
+            target.namespace,
+            parse_label_selector(query.get("labelSelector")),
+            parse_field_selector(query.get("fieldSelector"), target.rt.plural),
+        )
+        options = DeleteOptions.parse(body, dict(query))
+        deleted: list[Entry] = []
+        for entry in result.items:
+            meta = entry.meta
+            deleted.append(
+                self.registry.delete(target.rt, meta.get("namespace"), meta["name"], options)
+            )
+        return respond(list_bytes(target.rt, ListResult(deleted, self.registry.store.rv)))
+
+    async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        query = request.query
+        watcher = Watcher(
+            target.rt.plural,
+            target.namespace,
+            parse_label_selector(query.get("labelSelector")),
+            parse_field_selector(query.get("fieldSelector"), target.rt.plural),
+        )
+        since = query.get("resourceVersion", "")
+        response = web.StreamResponse(headers={"Content-Type": JSON})
+        response.enable_chunked_encoding()
+        try:
+            self.hub.open(watcher, None if since in ("", "0") else _int(since))
+        except ApiError as error:
+            await response.prepare(request)
+            await response.write(error_line(error))
+            await response.write_eof()
+            return response
+        try:
+            await response.prepare(request)
+            await self._stream(request, response, watcher, target)
+        finally:
+            self.hub.remove(watcher)
+        return response
+
+    async def _stream(
+        self, request: web.Request, response: web.StreamResponse, watcher: Watcher, target: Target
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = _int(request.query.get("timeoutSeconds")) or self.watch_timeout
+        deadline = loop.time() + timeout
+        bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
+        next_bookmark = loop.time() + self.bookmark_interval
+        while True:
+            if watcher.lines:
+                chunk = b"".join(watcher.lines)
+                watcher.lines.clear()
+                await response.write(chunk)
+            if watcher.closed:
+                break
+            now = loop.time()
+            if now >= deadline:
+                break
+            if bookmarks and now >= next_bookmark:
+                watcher.push(self._bookmark(target.rt))
+                next_bookmark = now + self.bookmark_interval
+                continue
+            wait = min(deadline, next_bookmark if bookmarks else deadline) - now
+            watcher.wakeup.clear()
+            if not watcher.lines and not watcher.closed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(watcher.wakeup.wait(), wait)
+        if watcher.aborted and request.transport is not None:
+            request.transport.abort()
+            return
+        await response.write_eof()
+
+    def _bookmark(self, rt: ResourceType) -> bytes:
+        obj = {
+            "kind": rt.kind,
+            "apiVersion": rt.api_version,
+            "metadata": {"resourceVersion": str(self.registry.store.rv)},
+        }
+        return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+
+def _int(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise bad_request(f"invalid integer {value!r}") from exc
