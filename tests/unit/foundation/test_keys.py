@@ -1,0 +1,39 @@
+"""The etcd key layout: built and parsed in one place, names that would escape refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.keys import InvalidKey, Keys
+
+
+def test_layout_matches_the_architecture() -> None:
+    keys = Keys("/fed")
+    assert keys.leader(0xABC) == "/fed/leader/0000000000000abc"
+    assert keys.cluster_spec("c1") == "/fed/clusters/c1/spec"
+    assert keys.cluster_status("c1") == "/fed/clusters/c1/status"
+    assert keys.workload("ns", "web") == "/fed/workloads/ns/web"
+    assert keys.reservation("c1", "r1") == "/fed/reservations/c1/r1"
+    assert keys.request("req-1") == "/fed/requests/req-1"
+    assert keys.operation("op-1") == "/fed/operations/op-1"
+    assert keys.assignment("w1") == "/fed/assignments/w1"
+
+
+def test_keys_parse_back() -> None:
+    keys = Keys("/x")
+    assert keys.parse_cluster_key(keys.cluster_status("c9")) == ("c9", "status")
+    assert keys.parse_workload_key(keys.workload("ns", "web")) == ("ns", "web")
+    assert keys.parse_reservation_key(keys.reservation("c1", "r7")) == ("c1", "r7")
+    assert keys.last_segment(keys.worker("w3"), keys.workers_prefix()) == "w3"
+
+
+@pytest.mark.parametrize("bad", ["", "a/b"])
+def test_names_that_would_escape_their_directory_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidKey):
+        Keys().workload("ns", bad)
+
+
+def test_prefix_of_one_federation_never_contains_another() -> None:
+    assert not Keys("/fed2").workloads_prefix().startswith(Keys("/fed").workloads_prefix())
+    with pytest.raises(InvalidKey):
+        Keys("/fed/")
