@@ -1,0 +1,138 @@
+"""The reservation ledger: per-cluster reserved totals and the no-over-commit check.
+
+Reservations are `types_pb2.Reservation` messages keyed by (cluster, id). Every change is
+journalled so that a batch can be tried in memory and rolled back to a checkpoint before
+(or instead of) its fenced etcd commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from fed.v1 import types_pb2
+from proxy.scheduler.resources import ZERO, Quantity
+
+
+class OverCommitError(Exception):
+    """A reservation would push a cluster past its allowance."""
+
+    def __init__(self, cluster: str, dimensions: list[str]) -> None:
+        super().__init__(f"cluster {cluster}: reservation exceeds {', '.join(dimensions)}")
+        self.cluster = cluster
+        self.dimensions = dimensions
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One journal entry: the reservation that was there before (None: absent)."""
+
+    cluster: str
+    reservation_id: str
+    before: types_pb2.Reservation | None
+
+
+def demand(reservation: types_pb2.Reservation) -> Quantity:
+    """The resources a reservation holds: replicas x per-replica shape."""
+    return Quantity.shape(reservation.per_replica).times(max(reservation.replicas, 0))
+
+
+class Ledger:
+    """Active reservations per cluster with their reserved totals."""
+
+    def __init__(self, reservations: Iterable[types_pb2.Reservation] = ()) -> None:
+        self._by_cluster: dict[str, dict[str, types_pb2.Reservation]] = {}
+        self._totals: dict[str, Quantity] = {}
+        self._generations: dict[str, int] = {}
+        self._journal: list[_Entry] = []
+        for reservation in reservations:
+            self._put(reservation.cluster, reservation.id, reservation)
+        self._journal.clear()
+
+    def copy(self) -> Ledger:
+        """An independent ledger with the same reservations (the journal is not copied)."""
+        clone = Ledger()
+        clone._by_cluster = {name: dict(items) for name, items in self._by_cluster.items()}
+        clone._totals = dict(self._totals)
+        clone._generations = dict(self._generations)
+        return clone
+
+    def clusters(self) -> list[str]:
+        return sorted(name for name, items in self._by_cluster.items() if items)
+
+    def reservations(self, cluster: str) -> Mapping[str, types_pb2.Reservation]:
+        return self._by_cluster.get(cluster, {})
+
+    def __iter__(self) -> Iterator[types_pb2.Reservation]:
+        for items in self._by_cluster.values():
+            yield from items.values()
+
+    def get(self, cluster: str, reservation_id: str) -> types_pb2.Reservation | None:
+        return self._by_cluster.get(cluster, {}).get(reservation_id)
+
+    def reserved(self, cluster: str) -> Quantity:
+        """The sum of the cluster's active reservations."""
+        return self._totals.get(cluster, ZERO)
+
+    def generation(self, cluster: str) -> int:
+        """A counter that changes whenever the cluster's reservations change."""
+        return self._generations.get(cluster, 0)
+
+    def over_commit(self, cluster: str, added: Quantity, allowance: Quantity) -> list[str]:
+        """Dimensions where reserved + added would exceed the allowance (empty: it fits)."""
+        return (self.reserved(cluster) + added).exceeded(allowance, added)
+
+    def reserve(self, reservation: types_pb2.Reservation, allowance: Quantity) -> None:
+        """Add or replace a reservation; refuse growth past the cluster's allowance.
+
+        allowance = allocatable x overcommit - foreign requested: what reservations may hold.
+        """
+        cluster = reservation.cluster
+        before = self.get(cluster, reservation.id)
+        grown = demand(reservation) - (demand(before) if before is not None else ZERO)
+        dimensions = self.over_commit(cluster, grown, allowance)
+        if dimensions:
+            raise OverCommitError(cluster, dimensions)
+        self._put(cluster, reservation.id, reservation)
+
+    def release(self, cluster: str, reservation_id: str) -> types_pb2.Reservation | None:
+        """Remove a reservation; returns it (None if it was not there)."""
+        before = self.get(cluster, reservation_id)
+        if before is not None:
+            self._put(cluster, reservation_id, None)
+        return before
+
+    def checkpoint(self) -> int:
+        """A mark to roll back to."""
+        return len(self._journal)
+
+    def rollback(self, checkpoint: int) -> None:
+        """Undo every change made after the checkpoint."""
+        while len(self._journal) > checkpoint:
+            entry = self._journal.pop()
+            self._apply(entry.cluster, entry.reservation_id, entry.before)
+
+    def commit(self) -> None:
+        """Forget the journal: the changes so far can no longer be rolled back."""
+        self._journal.clear()
+
+    def _put(
+        self, cluster: str, reservation_id: str, reservation: types_pb2.Reservation | None
+    ) -> None:
+        before = self._apply(cluster, reservation_id, reservation)
+        self._journal.append(_Entry(cluster, reservation_id, before))
+
+    def _apply(
+        self, cluster: str, reservation_id: str, reservation: types_pb2.Reservation | None
+    ) -> types_pb2.Reservation | None:
+        items = self._by_cluster.setdefault(cluster, {})
+        before = items.pop(reservation_id, None)
+        total = self._totals.get(cluster, ZERO)
+        if before is not None:
+            total = total - demand(before)
+        if reservation is not None:
+            items[reservation_id] = reservation
+            total = total + demand(reservation)
+        self._totals[cluster] = total
+        self._generations[cluster] = self._generations.get(cluster, 0) + 1
+        return before

@@ -1,0 +1,138 @@
+"""How many replicas of a shape fit on a cluster, without a round trip.
+
+Two limits, the smaller wins:
+- aggregate (invariant 2): foreign + reserved + new <= allocatable x overcommit, per dimension;
+- node level: first-fit of every reservation's unmaterialised replicas onto the status's node
+  grades (ascending free capacity, so big nodes stay free), then what still fits per node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from fed.v1 import types_pb2
+from proxy.scheduler.model import ClusterView
+from proxy.scheduler.resources import UNLIMITED, Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """`count` nodes with at least `free` capacity each."""
+
+    free: Quantity
+    count: int
+
+
+def _normalised(buckets: Iterable[Bucket]) -> tuple[Bucket, ...]:
+    merged: dict[Quantity, int] = {}
+    for bucket in buckets:
+        if bucket.count > 0:
+            merged[bucket.free] = merged.get(bucket.free, 0) + bucket.count
+    return tuple(Bucket(free, merged[free]) for free in sorted(merged, key=Quantity.values))
+
+
+def first_fit(
+    buckets: tuple[Bucket, ...], shape: Quantity, replicas: int
+) -> tuple[tuple[Bucket, ...], int]:
+    """Place replicas on the first nodes they fit; returns the new buckets and the count placed."""
+    result: list[Bucket] = []
+    left = replicas
+    for bucket in buckets:
+        per_node = bucket.free.copies(shape) if left > 0 else 0
+        if per_node == 0:
+            result.append(bucket)
+            continue
+        full = min(bucket.count, left // per_node)
+        left -= full * per_node
+        result.append(Bucket(bucket.free - shape.times(per_node), full))
+        rest = bucket.count - full
+        if rest > 0 and left > 0:
+            result.append(Bucket(bucket.free - shape.times(left), 1))
+            left = 0
+            rest -= 1
+        result.append(Bucket(bucket.free, rest))
+    return _normalised(result), replicas - left
+
+
+def unmaterialised(reservation: types_pb2.Reservation, status: types_pb2.ClusterStatus) -> int:
+    """Replicas of a reservation that do not exist as pods yet (clamped at zero)."""
+    return max(reservation.replicas - status.reservation_pods.get(reservation.id, 0), 0)
+
+
+@dataclass(frozen=True)
+class ClusterCapacity:
+    """A cluster's room for new replicas: aggregate allowance and node-grade summary."""
+
+    limit: Quantity
+    allowance: Quantity
+    reserved: Quantity
+    buckets: tuple[Bucket, ...] | None
+    _fits: dict[Quantity, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        view: ClusterView,
+        reservations: Iterable[types_pb2.Reservation],
+        reserved: Quantity,
+        default_overcommit: float,
+    ) -> ClusterCapacity | None:
+        """None when the cluster has published no status (its capacity is unknown)."""
+        status = view.status
+        if status is None:
+            return None
+        limit = Quantity.from_proto(status.allocatable).scaled(
+            view.spec.overcommit or default_overcommit
+        )
+        allowance = limit - Quantity.from_proto(status.foreign_requested)
+        return cls(limit, allowance, reserved, _grades(status, reservations))
+
+    @property
+    def headroom(self) -> Quantity:
+        """What new reservations may still hold."""
+        return self.allowance - self.reserved
+
+    def aggregate_fit(self, shape: Quantity) -> int:
+        return self.headroom.copies(shape)
+
+    def node_fit(self, shape: Quantity) -> int:
+        if self.buckets is None:
+            return UNLIMITED
+        return sum(bucket.count * bucket.free.copies(shape) for bucket in self.buckets)
+
+    def max_replicas(self, shape: Quantity) -> int:
+        """Replicas of shape that fit under both limits."""
+        fits = self._fits.get(shape)
+        if fits is None:
+            fits = min(self.aggregate_fit(shape), self.node_fit(shape))
+            self._fits[shape] = fits
+        return fits
+
+    def place(self, shape: Quantity, replicas: int) -> ClusterCapacity:
+        """The capacity left after reserving replicas of shape here."""
+        buckets = None if self.buckets is None else first_fit(self.buckets, shape, replicas)[0]
+        return ClusterCapacity(
+            self.limit, self.allowance, self.reserved + shape.times(replicas), buckets
+        )
+
+
+def _grades(
+    status: types_pb2.ClusterStatus, reservations: Iterable[types_pb2.Reservation]
+) -> tuple[Bucket, ...] | None:
+    if not status.node_grades:
+        return None
+    buckets = _normalised(
+        Bucket(
+            Quantity(
+                grade.free_cpu_millis, grade.free_memory_bytes, grade.free_gpu, grade.free_pods
+            ),
+            grade.count,
+        )
+        for grade in status.node_grades
+    )
+    for reservation in sorted(reservations, key=lambda item: item.id):
+        pending = unmaterialised(reservation, status)
+        if pending:
+            buckets, _ = first_fit(buckets, Quantity.shape(reservation.per_replica), pending)
+    return buckets

@@ -1,0 +1,226 @@
+"""One scheduling cycle over a snapshot and a ledger: equivalence classes, decisions, reserve.
+
+A cycle caches, per equivalence class, the static filter verdicts and the class-level scores,
+and per cluster its capacity (kept in step with the reservations the cycle itself makes), so
+that a batch filters and scores once per class and divides each request in turn.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from proxy.ledger import Ledger, OverCommitError
+from proxy.scheduler.assemble import added, assignments, failure, unchanged
+from proxy.scheduler.capacity import ClusterCapacity
+from proxy.scheduler.decision import Changes, Decision
+from proxy.scheduler.diagnosis import Diagnosis
+from proxy.scheduler.divide import Candidate, Rules, divide
+from proxy.scheduler.equivalence import ClassKey, class_key
+from proxy.scheduler.framework import ClusterState, PluginContext, Score
+from proxy.scheduler.model import ClusterView, PlacementRequest, Snapshot
+from proxy.scheduler.plugin_set import PluginSet
+from proxy.scheduler.reservations import reservation_changes
+from proxy.scheduler.resources import ZERO, Quantity
+from proxy.scheduler.runner import run_filters, run_scores, weighted_total
+from proxy.scheduler.status import Status
+from proxy.scheduler.validation import resolve_policy
+
+EVACUATION = "evacuation"
+
+
+@dataclass(frozen=True)
+class EquivalenceClass:
+    """What every request of one class shares: static verdicts and class-level scores."""
+
+    key: ClassKey
+    plugins: PluginSet
+    context: PluginContext
+    rejected: Mapping[str, Status]
+    passed: tuple[ClusterView, ...]
+    scores: Mapping[str, Mapping[str, Score]]
+    base: Mapping[str, float]
+    weights: Mapping[str, float]
+
+
+def tiebreak(workload: str, cluster: str) -> int:
+    """A stable hash of (workload, cluster): equal scores rank without alphabetical bias."""
+    return zlib.crc32(cluster.encode(), zlib.crc32(workload.encode()))
+
+
+class Cycle:
+    """Schedules requests against one snapshot, reserving into the ledger in memory."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        ledger: Ledger,
+        plugin_sets: Mapping[str, PluginSet],
+        share_classes: bool = True,
+    ) -> None:
+        self.snapshot = snapshot
+        self.ledger = ledger
+        self.plugin_sets = plugin_sets
+        self.share_classes = share_classes
+        self.views = {view.name: view for view in snapshot.clusters}
+        self.policies = {name: plugins.policy for name, plugins in plugin_sets.items()}
+        self._classes: dict[ClassKey, EquivalenceClass] = {}
+        self._capacities: dict[str, dict[float, tuple[int, ClusterCapacity | None]]] = {}
+
+    def capacity(self, view: ClusterView, overcommit: float) -> ClusterCapacity | None:
+        """The cluster's capacity under the ledger as it is now."""
+        generation = self.ledger.generation(view.name)
+        cached = self._capacities.setdefault(view.name, {}).get(overcommit)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        reservations = self.ledger.reservations(view.name).values()
+        capacity = ClusterCapacity.build(
+            view, reservations, self.ledger.reserved(view.name), overcommit
+        )
+        self._capacities[view.name][overcommit] = (generation, capacity)
+        return capacity
+
+    def state(self, view: ClusterView, plugins: PluginSet) -> ClusterState:
+        return ClusterState(view, self.capacity(view, plugins.policy.default_overcommit))
+
+    def equivalence_class(self, request: PlacementRequest) -> EquivalenceClass:
+        plugins = self.plugin_sets[resolve_policy(request, self.policies).name]
+        key = class_key(request, plugins.policy)
+        found = self._classes.get(key) if self.share_classes else None
+        if found is None:
+            found = self._build_class(key, plugins)
+            self._classes[key] = found
+        return found
+
+    def _build_class(self, key: ClassKey, plugins: PluginSet) -> EquivalenceClass:
+        context = PluginContext(key.shape, key.selection)
+        rejected: dict[str, Status] = {}
+        passed: list[ClusterState] = []
+        for view in self.snapshot.clusters:
+            state = self.state(view, plugins)
+            status = run_filters(plugins.static_filters, context, state)
+            if status.ok:
+                passed.append(state)
+            else:
+                rejected[view.name] = status
+        scores = run_scores(plugins.class_scores, context, passed)
+        weights = dict(key.weights)
+        base = {name: weighted_total(items, weights) for name, items in scores.items()}
+        views = tuple(state.view for state in passed)
+        return EquivalenceClass(key, plugins, context, rejected, views, scores, base, weights)
+
+    def candidates(
+        self, request: PlacementRequest, found: EquivalenceClass
+    ) -> tuple[list[Candidate], dict[str, Status]]:
+        """Feasible clusters for this request, best first, and every rejected cluster."""
+        plugins = found.plugins
+        rejected = dict(found.rejected)
+        context = PluginContext(found.context.shape, found.context.selection, request.held())
+        topology = request.policy.spread.topology
+        feasible: list[tuple[ClusterState, float]] = []
+        for view in found.passed:
+            if view.name in request.evacuate:
+                rejected[view.name] = Status.unresolvable("being evacuated", EVACUATION)
+                continue
+            state = self.state(view, plugins)
+            status = run_filters(plugins.dynamic_filters, context, state)
+            if status.ok:
+                feasible.append((state, found.base.get(view.name, 0.0)))
+            else:
+                rejected[view.name] = status
+        extra = run_scores(plugins.request_scores, context, [state for state, _ in feasible])
+        ranked = [
+            (
+                -(base + weighted_total(extra[state.name], found.weights)),
+                tiebreak(request.workload, state.name),
+                state,
+            )
+            for state, base in feasible
+        ]
+        ranked.sort(key=lambda item: (item[0], item[1]))
+        shape = found.context.shape
+        return [
+            Candidate(
+                state.name,
+                state.view.topology(topology),
+                -negative,
+                state.capacity.max_replicas(shape) if state.capacity is not None else 0,
+            )
+            for negative, _, state in ranked
+        ], rejected
+
+    def decide(self, request: PlacementRequest) -> Decision:
+        """Filter, score and divide one request; the ledger is not changed."""
+        found = self.equivalence_class(request)
+        candidates, rejected = self.candidates(request, found)
+        rules = Rules.from_policy(request.policy, evacuating=bool(request.evacuate))
+        division = divide(
+            candidates, request.kept(), self._group_of(rules), request.replicas, rules
+        )
+        diagnosis = Diagnosis(rejected, division.limits)
+        placed_new = added(request, division) > 0
+        if division.unplaced and not (rules.allow_partial and placed_new):
+            return Decision(
+                request.workload,
+                failure(candidates, rejected, division),
+                unchanged(request),
+                division.unplaced,
+                diagnosis,
+            )
+        return Decision(
+            request.workload,
+            Status.success(),
+            assignments(request, division),
+            division.unplaced,
+            diagnosis,
+        )
+
+    def _group_of(self, rules: Rules) -> Callable[[str], str]:
+        def group_of(cluster: str) -> str:
+            view = self.views.get(cluster)
+            return view.topology(rules.topology) if view is not None else cluster
+
+        return group_of
+
+    def reserve(
+        self, request: PlacementRequest, decision: Decision, release_evacuated: bool = True
+    ) -> Changes:
+        """Apply a successful decision to the ledger (all or nothing: OverCommitError rolls
+        back this request's changes and propagates). Graceful moves that keep the source
+        until the target is ready pass release_evacuated=False and release it later."""
+        if not decision.ok:
+            return Changes()
+        overcommit = resolve_policy(request, self.policies).default_overcommit
+        before = {item.cluster: self.ledger.generation(item.cluster) for item in decision.changed()}
+        checkpoint = self.ledger.checkpoint()
+        try:
+            changes = reservation_changes(
+                self.ledger,
+                request,
+                decision,
+                lambda cluster: self._allowance(cluster, overcommit),
+                release_evacuated,
+            )
+        except OverCommitError:
+            self.ledger.rollback(checkpoint)
+            raise
+        for item in decision.changed():
+            self._track(item.cluster, before[item.cluster], request.shape, item.delta)
+        return changes
+
+    def _allowance(self, cluster: str, overcommit: float) -> Quantity:
+        view = self.views.get(cluster)
+        capacity = self.capacity(view, overcommit) if view is not None else None
+        return capacity.allowance if capacity is not None else ZERO
+
+    def _track(self, cluster: str, before: int, shape: Quantity, delta: int) -> None:
+        """Keep cached capacities in step with a reservation this cycle just grew; drop them
+        when it shrank (rebuilt from the ledger on next use)."""
+        after = self.ledger.generation(cluster)
+        cached = self._capacities.get(cluster, {})
+        for overcommit, (generation, capacity) in list(cached.items()):
+            if delta > 0 and generation == before and after == before + 1 and capacity is not None:
+                cached[overcommit] = (after, capacity.place(shape, delta))
+            else:
+                del cached[overcommit]

@@ -1,0 +1,72 @@
+"""The engine's answer for one request and the ledger changes that reserve it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fed.v1 import types_pb2
+from proxy.scheduler.diagnosis import EMPTY, Diagnosis
+from proxy.scheduler.status import Status
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Replicas on one cluster after the decision, and before it."""
+
+    cluster: str
+    replicas: int
+    previous: int = 0
+    reservation_id: str = ""
+
+    @property
+    def delta(self) -> int:
+        return self.replicas - self.previous
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Per-cluster replicas (clusters that lose all their replicas included, with 0),
+    replicas that could not be placed and why. A failed decision changes nothing."""
+
+    workload: str
+    status: Status
+    assignments: tuple[Assignment, ...] = ()
+    unplaced: int = 0
+    diagnosis: Diagnosis = EMPTY
+
+    @property
+    def ok(self) -> bool:
+        return self.status.ok
+
+    def replicas(self) -> dict[str, int]:
+        """Replicas per cluster after the decision (clusters with none left out)."""
+        return {item.cluster: item.replicas for item in self.assignments if item.replicas > 0}
+
+    def changed(self) -> tuple[Assignment, ...]:
+        return tuple(item for item in self.assignments if item.delta != 0)
+
+    def reasons(self) -> list[str]:
+        """The RESOURCE_EXHAUSTED detail: per-cluster reasons then the division's limits."""
+        return self.diagnosis.reasons()
+
+    def placement(self, epoch: int = 0) -> types_pb2.Placement:
+        return types_pb2.Placement(
+            clusters=[
+                types_pb2.ClusterPlacement(
+                    cluster=item.cluster,
+                    replicas=item.replicas,
+                    reservation_id=item.reservation_id,
+                )
+                for item in self.assignments
+                if item.replicas > 0
+            ],
+            epoch=epoch,
+        )
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What reserving a decision did to the ledger, to be written to etcd (fenced)."""
+
+    upserts: tuple[types_pb2.Reservation, ...] = ()
+    releases: tuple[types_pb2.Reservation, ...] = ()

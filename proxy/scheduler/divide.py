@@ -1,0 +1,406 @@
+"""Division: how many replicas each feasible cluster gets.
+
+Karmada's dynamic weight (proportional to available replicas), here also weighted by score,
+with what Karmada lacks: per-cluster minimum and maximum, min/max clusters, spread over
+regions or zones (max skew, min groups), gang and partial placement. Scale up adds replicas
+to the clusters already used when they can take them; scale down removes proportionally;
+failover re-places what the evacuated clusters held. A division that would break a rule is
+never returned: it fails (or, when partial placement is allowed, places fewer).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from fed.v1 import types_pb2
+
+NO_LIMIT = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A feasible cluster: its spread group, total score and how many new replicas fit."""
+
+    cluster: str
+    group: str
+    score: float
+    available: int
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The division constraints of a PlacementPolicy (zero means unset)."""
+
+    per_cluster_min: int = 0
+    per_cluster_max: int = 0
+    min_clusters: int = 0
+    max_clusters: int = 0
+    topology: str = ""
+    max_skew: int = 0
+    min_groups: int = 0
+    gang: bool = False
+    allow_partial: bool = False
+
+    @classmethod
+    def from_policy(cls, policy: types_pb2.PlacementPolicy, evacuating: bool = False) -> Rules:
+        """Failover re-places what it can unless the workload is a gang."""
+        return cls(
+            per_cluster_min=policy.per_cluster_min,
+            per_cluster_max=policy.per_cluster_max,
+            min_clusters=policy.min_clusters,
+            max_clusters=policy.max_clusters,
+            topology=policy.spread.topology,
+            max_skew=policy.spread.max_skew,
+            min_groups=policy.spread.min_groups,
+            gang=policy.gang,
+            allow_partial=not policy.gang and (policy.allow_partial or evacuating),
+        )
+
+
+@dataclass(frozen=True)
+class Division:
+    """Replicas per cluster afterwards (kept plus added, clusters with none left out), what did
+    not fit and why."""
+
+    totals: Mapping[str, int]
+    unplaced: int = 0
+    limits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    candidate: Candidate
+    kept: int
+    cap: int
+    floor: int
+
+
+def apportion(total: int, items: Sequence[tuple[str, float, int]]) -> dict[str, int]:
+    """Split total over (key, weight, cap) items in proportion to weight, never above a cap.
+
+    Largest remainder method; remainder ties go to the earlier item. When positive weights
+    cannot absorb everything, the rest fills zero-weight items in order. Returns what each
+    got; the sum is min(total, sum of caps).
+    """
+    given = {key: 0 for key, _, _ in items}
+    room = {key: cap for key, _, cap in items if cap > 0}
+    weights = {key: weight for key, weight, _ in items}
+    left = total
+    while left > 0:
+        active = [key for key in room if weights[key] > 0]
+        if not active:
+            break
+        whole = sum(weights[key] for key in active)
+        quotas = {key: left * weights[key] / whole for key in active}
+        capped = [key for key in active if quotas[key] >= room[key]]
+        if capped:
+            for key in capped:
+                given[key] += room[key]
+                left -= room.pop(key)
+            continue
+        left -= _largest_remainder(left, active, quotas, given)
+        break
+    for key in list(room):
+        if left <= 0:
+            break
+        if weights[key] <= 0:
+            extra = min(room[key], left)
+            given[key] += extra
+            left -= extra
+    return given
+
+
+def _largest_remainder(
+    left: int, active: list[str], quotas: Mapping[str, float], given: dict[str, int]
+) -> int:
+    spent = 0
+    for key in active:
+        whole = math.floor(quotas[key])
+        given[key] += whole
+        spent += whole
+    order = sorted(range(len(active)), key=lambda index: (-(quotas[active[index]] % 1), index))
+    for index in order[: left - spent]:
+        given[active[index]] += 1
+        spent += 1
+    return spent
+
+
+def divide(
+    candidates: Sequence[Candidate],
+    kept: Mapping[str, int],
+    group_of: Callable[[str], str],
+    replicas: int,
+    rules: Rules,
+) -> Division:
+    """Divide so that the workload ends with `replicas` in total.
+
+    candidates: feasible clusters, best first. kept: replicas that stay where they are.
+    group_of: a cluster's spread group (for kept clusters that are no longer candidates).
+    """
+    kept = {cluster: count for cluster, count in kept.items() if count > 0}
+    need = replicas - sum(kept.values())
+    if need <= 0:
+        return _shrink(kept, replicas, candidates, rules)
+    plan = _Planner(candidates, kept, group_of, rules)
+    added, reason = plan.grow(need)
+    if added is not None:
+        return Division(_merge(kept, added))
+    if not rules.allow_partial:
+        return Division(dict(kept), need, (reason,))
+    best, placed = plan.largest_fitting(need)
+    return Division(_merge(kept, best), need - placed, (reason,))
+
+
+def _merge(kept: Mapping[str, int], added: Mapping[str, int]) -> dict[str, int]:
+    totals = dict(kept)
+    for cluster, count in added.items():
+        if count > 0:
+            totals[cluster] = totals.get(cluster, 0) + count
+    return totals
+
+
+class _Planner:
+    """Finds additions for a given count under the rules, trying kept clusters first."""
+
+    def __init__(
+        self,
+        candidates: Sequence[Candidate],
+        kept: Mapping[str, int],
+        group_of: Callable[[str], str],
+        rules: Rules,
+    ) -> None:
+        self.candidates = list(candidates)
+        self.kept = kept
+        self.group_of = group_of
+        self.rules = rules
+        self.budget = NO_LIMIT if not rules.max_clusters else rules.max_clusters - len(kept)
+
+    def grow(self, need: int) -> tuple[dict[str, int] | None, str]:
+        """Additions summing to need that honour every rule, or None and why not."""
+        reason = "no feasible cluster"
+        for ordered in self._orders():
+            added, reason = self._attempt(ordered, need)
+            if added is not None:
+                return added, ""
+        return None, reason
+
+    def largest_fitting(self, need: int) -> tuple[dict[str, int], int]:
+        """The additions for the largest count below need that fits (binary search)."""
+        low, best = 0, dict[str, int]()
+        high = need - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            added, _ = self.grow(middle)
+            if added is None:
+                high = middle - 1
+            else:
+                low, best = middle, added
+        if low > 0 and not best:
+            best = self.grow(low)[0] or {}
+        return best, sum(best.values())
+
+    def _orders(self) -> list[list[Candidate]]:
+        steady = [item for item in self.candidates if item.cluster in self.kept]
+        by_rank = self._spread_order(self.candidates)
+        by_room = self._spread_order(sorted(self.candidates, key=lambda item: -item.available))
+        orders = [steady] if steady else []
+        return [*orders, by_rank, by_room]
+
+    def _spread_order(self, ordered: list[Candidate]) -> list[Candidate]:
+        """Round-robin over groups (best group first) so that minimums and budgets cover many."""
+        if not self.rules.topology:
+            return ordered
+        groups: dict[str, list[Candidate]] = {}
+        for item in ordered:
+            groups.setdefault(item.group, []).append(item)
+        rounds = max((len(members) for members in groups.values()), default=0)
+        return [
+            members[index]
+            for index in range(rounds)
+            for members in groups.values()
+            if index < len(members)
+        ]
+
+    def _attempt(self, ordered: list[Candidate], need: int) -> tuple[dict[str, int] | None, str]:
+        slots = self._select(ordered, need)
+        added = self._fill_groups(slots, need) if self.rules.topology else _fill(slots, need)
+        if added is None:
+            room = sum(slot.cap for slot in slots)
+            return None, f"{need} replicas needed, room for {room} under the policy's limits"
+        reason = self._violation(added, need)
+        return (None, reason) if reason else (added, "")
+
+    def _select(self, ordered: list[Candidate], need: int) -> list[_Slot]:
+        rules = self.rules
+        slots: list[_Slot] = []
+        floors = opened = 0
+        for item in ordered:
+            held = self.kept.get(item.cluster, 0)
+            cap = item.available
+            if rules.per_cluster_max:
+                cap = min(cap, max(rules.per_cluster_max - held, 0))
+            floor = max(rules.per_cluster_min - held, 0)
+            if cap <= 0 or cap < floor or floors + floor > need:
+                continue
+            if held == 0:
+                if opened >= self.budget:
+                    continue
+                opened += 1
+            floors += floor
+            slots.append(_Slot(item, held, cap, floor))
+        return self._raise_floors(slots, need - floors)
+
+    def _raise_floors(self, slots: list[_Slot], spare: int) -> list[_Slot]:
+        """Give one replica to enough new clusters that min_clusters is reached."""
+        in_use = len(self.kept) + sum(1 for slot in slots if slot.kept == 0 and slot.floor > 0)
+        raised: list[_Slot] = []
+        for slot in slots:
+            if in_use < self.rules.min_clusters and slot.kept == 0 and slot.floor == 0 and spare:
+                raised.append(_Slot(slot.candidate, slot.kept, slot.cap, 1))
+                in_use += 1
+                spare -= 1
+            else:
+                raised.append(slot)
+        return raised
+
+    def _fill_groups(self, slots: list[_Slot], need: int) -> dict[str, int] | None:
+        groups: dict[str, list[_Slot]] = {}
+        for slot in slots:
+            groups.setdefault(slot.candidate.group, []).append(slot)
+        shares = self._water_fill(groups, need)
+        added: dict[str, int] = {}
+        for group, share in shares.items():
+            members = _within(groups[group], share)
+            part = _fill(members, share) if share else {}
+            if part is None:
+                return None
+            added.update(part)
+        return added if sum(added.values()) == need else None
+
+    def _water_fill(self, groups: Mapping[str, list[_Slot]], need: int) -> dict[str, int]:
+        """Give replicas to the group holding fewest (in group rank order on ties)."""
+        totals = self._group_totals()
+        shares = dict.fromkeys(groups, 0)
+        room = {group: sum(slot.cap for slot in members) for group, members in groups.items()}
+        heap = [(totals.get(group, 0), rank, group) for rank, group in enumerate(groups)]
+        heapq.heapify(heap)
+        left = need
+        while heap and left > 0:
+            total, rank, group = heapq.heappop(heap)
+            step = 1
+            if shares[group] == 0 and totals.get(group, 0) == 0:
+                step = max(1, min(slot.floor for slot in groups[group]))
+            step = min(step, room[group] - shares[group])
+            if step <= 0 or step > left:
+                continue
+            shares[group] += step
+            left -= step
+            heapq.heappush(heap, (total + step, rank, group))
+        return shares
+
+    def _group_totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for cluster, count in self.kept.items():
+            group = self.group_of(cluster)
+            totals[group] = totals.get(group, 0) + count
+        return totals
+
+    def _violation(self, added: Mapping[str, int], need: int) -> str:
+        """Why these additions break a rule; empty when they honour every rule."""
+        rules = self.rules
+        totals = _merge(self.kept, added)
+        opened = [
+            cluster for cluster, count in added.items() if count > 0 and not self.kept.get(cluster)
+        ]
+        if sum(added.values()) != need:
+            return f"placed {sum(added.values())} of {need} replicas"
+        for cluster, count in added.items():
+            if count > 0 and rules.per_cluster_max and totals[cluster] > rules.per_cluster_max:
+                return f"{cluster} would exceed per_cluster_max {rules.per_cluster_max}"
+            if count > 0 and totals[cluster] < rules.per_cluster_min:
+                return f"{cluster} would hold fewer than per_cluster_min {rules.per_cluster_min}"
+        if opened and rules.max_clusters and len(totals) > rules.max_clusters:
+            return f"needs more than max_clusters {rules.max_clusters} clusters"
+        if len(totals) < rules.min_clusters:
+            return (
+                f"only {len(totals)} clusters can take replicas, min_clusters {rules.min_clusters}"
+            )
+        return self._spread_violation(totals) if rules.topology else ""
+
+    def _spread_violation(self, totals: Mapping[str, int]) -> str:
+        rules = self.rules
+        groups = {item.group: 0 for item in self.candidates}
+        for cluster, count in totals.items():
+            group = self.group_of(cluster)
+            groups[group] = groups.get(group, 0) + count
+        used = sum(1 for count in groups.values() if count > 0)
+        if used < rules.min_groups:
+            return f"spread over {used} {rules.topology}s, min_groups {rules.min_groups}"
+        eligible = [
+            count for group, count in groups.items() if count > 0 or group in self._open_groups()
+        ]
+        skew = max(eligible, default=0) - min(eligible, default=0)
+        if rules.max_skew and skew > rules.max_skew:
+            return f"{rules.topology} skew {skew} exceeds max_skew {rules.max_skew}"
+        return ""
+
+    def _open_groups(self) -> set[str]:
+        """Groups with a cluster that could take a replica (they count for skew)."""
+        return {item.group for item in self.candidates if item.available > 0}
+
+
+def _within(slots: list[_Slot], share: int) -> list[_Slot]:
+    """The group's clusters whose minimums fit within its share, best first."""
+    chosen: list[_Slot] = []
+    floors = 0
+    for slot in slots:
+        if floors + slot.floor <= share:
+            chosen.append(slot)
+            floors += slot.floor
+    return chosen
+
+
+def _fill(slots: list[_Slot], need: int) -> dict[str, int] | None:
+    """Minimums first, the rest by available replicas x relative score; None if no room."""
+    floors = sum(slot.floor for slot in slots)
+    if floors > need or sum(slot.cap for slot in slots) < need:
+        return None
+    best = max((slot.candidate.score for slot in slots), default=0.0)
+    items = [
+        (
+            slot.candidate.cluster,
+            (slot.cap - slot.floor) * _relative(slot.candidate.score, best),
+            slot.cap - slot.floor,
+        )
+        for slot in slots
+    ]
+    extra = apportion(need - floors, items)
+    return {slot.candidate.cluster: slot.floor + extra[slot.candidate.cluster] for slot in slots}
+
+
+def _relative(score: float, best: float) -> float:
+    return score / best if best > 0 else 1.0
+
+
+def _shrink(
+    kept: Mapping[str, int], replicas: int, candidates: Sequence[Candidate], rules: Rules
+) -> Division:
+    """Remove proportionally to what each cluster holds; a cluster drops to zero rather than
+    below per_cluster_min, the best ranked clusters keep their replicas first."""
+    rank = {item.cluster: index for index, item in enumerate(candidates)}
+    order = sorted(kept, key=lambda cluster: (-kept[cluster], rank.get(cluster, len(rank))))
+    floor = max(rules.per_cluster_min, 1)
+    chosen = order[: max(replicas, 0) // floor] if rules.per_cluster_min else order
+    floors = floor if rules.per_cluster_min else 0
+    items = [(cluster, float(kept[cluster] - floors), kept[cluster] - floors) for cluster in chosen]
+    extra = apportion(max(replicas, 0) - floors * len(chosen), items)
+    totals = {cluster: floors + extra[cluster] for cluster in chosen}
+    totals = {cluster: count for cluster, count in totals.items() if count > 0}
+    unplaced = max(replicas, 0) - sum(totals.values())
+    limits = (
+        (f"per_cluster_min {rules.per_cluster_min} leaves {unplaced} replicas",) if unplaced else ()
+    )
+    return Division(totals, unplaced, limits)

@@ -1,0 +1,81 @@
+"""Plugin interfaces, modelled on the Kubernetes scheduler framework (Filter, Score, Normalise).
+
+Reserve and Unreserve are the engine's own, on the ledger (see `proxy.ledger`).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from proxy.scheduler.capacity import ClusterCapacity
+from proxy.scheduler.model import ClusterView
+from proxy.scheduler.resources import Quantity
+from proxy.scheduler.selection import Selection
+from proxy.scheduler.status import Status
+
+MAX_SCORE = 100.0
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What plugins know about the request: the (quantised) shape, the selection and, for
+    per-request plugins, the replicas the workload holds per cluster now."""
+
+    shape: Quantity
+    selection: Selection
+    held: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """A cluster and its capacity for new replicas (None: no status published)."""
+
+    view: ClusterView
+    capacity: ClusterCapacity | None
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A plugin's 0..100 score for one cluster and why."""
+
+    value: float
+    reason: str
+
+    def clamped(self) -> Score:
+        return Score(min(max(self.value, 0.0), MAX_SCORE), self.reason)
+
+
+class Plugin:
+    """A named plugin; its arguments are given to its constructor."""
+
+    name: str = ""
+
+
+class FilterPlugin(Plugin, abc.ABC):
+    """Decides whether a cluster can take replicas of the request at all."""
+
+    dynamic: bool = False
+    """True when the verdict depends on the ledger, so a batch re-runs it for every request."""
+
+    @abc.abstractmethod
+    def filter(self, context: PluginContext, cluster: ClusterState) -> Status: ...
+
+
+class ScorePlugin(Plugin, abc.ABC):
+    """Rates a feasible cluster 0..100 with a reason."""
+
+    per_request: bool = False
+    """True when the score depends on the workload's current placement, not only its class."""
+
+    @abc.abstractmethod
+    def score(self, context: PluginContext, cluster: ClusterState) -> Score: ...
+
+    def normalize(self, scores: Mapping[str, Score]) -> Mapping[str, Score]:
+        """Rescale the scores of all feasible clusters together; identity by default."""
+        return scores

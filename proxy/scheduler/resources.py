@@ -1,0 +1,110 @@
+"""Resource quantities and their arithmetic: the one module that adds, subtracts and fits them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fed.v1 import types_pb2
+
+DIMENSIONS = ("cpu_millis", "memory_bytes", "gpu", "pods")
+UNLIMITED = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """An amount of cpu, memory, gpu and pod slots (per replica, per node or per cluster)."""
+
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+    gpu: int = 0
+    pods: int = 0
+
+    @classmethod
+    def from_proto(cls, message: types_pb2.Resources) -> Quantity:
+        return cls(message.cpu_millis, message.memory_bytes, message.gpu, message.pods)
+
+    @classmethod
+    def shape(cls, message: types_pb2.Resources) -> Quantity:
+        """A per-replica shape: zero pods means one pod slot."""
+        return cls(message.cpu_millis, message.memory_bytes, message.gpu, message.pods or 1)
+
+    def to_proto(self) -> types_pb2.Resources:
+        return types_pb2.Resources(
+            cpu_millis=self.cpu_millis,
+            memory_bytes=self.memory_bytes,
+            gpu=self.gpu,
+            pods=self.pods,
+        )
+
+    def values(self) -> tuple[int, int, int, int]:
+        return (self.cpu_millis, self.memory_bytes, self.gpu, self.pods)
+
+    def __add__(self, other: Quantity) -> Quantity:
+        return Quantity(
+            self.cpu_millis + other.cpu_millis,
+            self.memory_bytes + other.memory_bytes,
+            self.gpu + other.gpu,
+            self.pods + other.pods,
+        )
+
+    def __sub__(self, other: Quantity) -> Quantity:
+        return Quantity(
+            self.cpu_millis - other.cpu_millis,
+            self.memory_bytes - other.memory_bytes,
+            self.gpu - other.gpu,
+            self.pods - other.pods,
+        )
+
+    def times(self, count: int) -> Quantity:
+        return Quantity(
+            self.cpu_millis * count, self.memory_bytes * count, self.gpu * count, self.pods * count
+        )
+
+    def scaled(self, factor: float) -> Quantity:
+        """Each dimension times factor, rounded down (allocatable x overcommit)."""
+        return Quantity(
+            int(self.cpu_millis * factor),
+            int(self.memory_bytes * factor),
+            int(self.gpu * factor),
+            int(self.pods * factor),
+        )
+
+    def copies(self, shape: Quantity) -> int:
+        """How many copies of shape fit in self; dimensions the shape does not use do not limit."""
+        best = UNLIMITED
+        for free, need in zip(self.values(), shape.values(), strict=True):
+            if need > 0:
+                best = min(best, max(free, 0) // need)
+        return best
+
+    def exceeded(self, limit: Quantity, added: Quantity) -> list[str]:
+        """Dimensions where self exceeds limit among those that added grows."""
+        return [
+            name
+            for name, used, cap, grow in zip(
+                DIMENSIONS, self.values(), limit.values(), added.values(), strict=True
+            )
+            if grow > 0 and used > cap
+        ]
+
+    def ceil_to(self, grid: Quantity) -> Quantity:
+        """Each dimension rounded up to a multiple of the grid's (zero grid: unchanged)."""
+        return Quantity(*(_ceil(v, g) for v, g in zip(self.values(), grid.values(), strict=True)))
+
+    def describe(self) -> str:
+        parts = [f"cpu={self.cpu_millis}m", f"memory={_mebibytes(self.memory_bytes)}Mi"]
+        if self.gpu:
+            parts.append(f"gpu={self.gpu}")
+        parts.append(f"pods={self.pods}")
+        return " ".join(parts)
+
+
+ZERO = Quantity()
+
+
+def _ceil(value: int, grid: int) -> int:
+    return value if grid <= 0 else -(-value // grid) * grid
+
+
+def _mebibytes(value: int) -> int:
+    return value >> 20

@@ -1,0 +1,61 @@
+"""Running plugins: filters in order (first failure wins), scores with normalisation.
+
+A plugin that raises yields an ERROR status (filters) or a zero score (scores) for that
+cluster instead of failing the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from proxy.scheduler.framework import ClusterState, FilterPlugin, PluginContext, Score, ScorePlugin
+from proxy.scheduler.status import Status
+
+
+def run_filter(plugin: FilterPlugin, context: PluginContext, cluster: ClusterState) -> Status:
+    try:
+        status = plugin.filter(context, cluster)
+    except Exception as error:  # a faulty plugin rejects one cluster, it does not stop the cycle
+        status = Status.error(f"plugin failed: {error!r}")
+    return status.by(plugin.name)
+
+
+def run_filters(
+    plugins: Iterable[FilterPlugin], context: PluginContext, cluster: ClusterState
+) -> Status:
+    """The first failing filter's status, or success."""
+    for plugin in plugins:
+        status = run_filter(plugin, context, cluster)
+        if not status.ok:
+            return status
+    return Status.success()
+
+
+def run_score(plugin: ScorePlugin, context: PluginContext, cluster: ClusterState) -> Score:
+    try:
+        return plugin.score(context, cluster)
+    except Exception as error:  # a faulty plugin scores zero, it does not stop the cycle
+        return Score(0.0, f"plugin failed: {error!r}")
+
+
+def run_scores(
+    plugins: Sequence[ScorePlugin], context: PluginContext, clusters: Sequence[ClusterState]
+) -> dict[str, dict[str, Score]]:
+    """Per cluster, per plugin: the normalised, clamped score."""
+    result: dict[str, dict[str, Score]] = {cluster.name: {} for cluster in clusters}
+    for plugin in plugins:
+        raw = {cluster.name: run_score(plugin, context, cluster) for cluster in clusters}
+        for name, score in _normalised(plugin, raw).items():
+            result[name][plugin.name] = score.clamped()
+    return result
+
+
+def _normalised(plugin: ScorePlugin, raw: Mapping[str, Score]) -> Mapping[str, Score]:
+    try:
+        return plugin.normalize(raw)
+    except Exception as error:  # a faulty normalise scores zero, it does not stop the cycle
+        return {name: Score(0.0, f"normalise failed: {error!r}") for name in raw}
+
+
+def weighted_total(scores: Mapping[str, Score], weights: Mapping[str, float]) -> float:
+    return sum(weights.get(name, 0.0) * score.value for name, score in scores.items())
