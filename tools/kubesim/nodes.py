@@ -108,7 +108,8 @@ class NodeFactory:
 
     def build(self, index: int) -> dict[str, Any]:
         name = self.name(index)
-        ip = f"172.{16 + index // 65536}.{(index // 256) % 256}.{index % 256}"
+        host = index + 1
+        ip = f"172.{16 + host // 65536}.{(host // 256) % 256}.{host % 256}"
         return {
             "kind": "Node",
             "apiVersion": "v1",

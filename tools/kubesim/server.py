@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from tools.kubesim import discovery, tables
+from tools.kubesim import discovery, openapi, tables
 from tools.kubesim.errors import ApiError, bad_request, not_found
 from tools.kubesim.faults import FaultState
 from tools.kubesim.registry import DeleteOptions, ListResult, Registry
@@ -177,6 +177,11 @@ class ApiServer:
             return respond_json(discovery.version())
         if parts[0] in HEALTH_PATHS:
             return web.Response(text="ok")
+        if parts[0] == "openapi" and parts[1:2] == ["v3"]:
+            doc = openapi.root() if len(parts) == 2 else openapi.group_version("/".join(parts[2:]))
+            if doc is None:
+                raise ApiError(404, "the server could not find the requested resource")
+            return respond_json(doc)
         if parts == ["api"]:
             return respond_json(discovery.core_versions(f"127.0.0.1:{self.port}"))
         if parts == ["apis"]:
@@ -365,6 +370,8 @@ class ApiServer:
         try:
             await response.prepare(request)
             await self._stream(request, response, watcher, target)
+        except ConnectionResetError:
+            log.debug("watch client went away")
         finally:
             self.hub.remove(watcher)
         return response
