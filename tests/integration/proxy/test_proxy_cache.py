@@ -1,0 +1,86 @@
+"""The proxy's local view of /fed follows etcd, including lease expiry and resyncs."""
+
+from __future__ import annotations
+
+import pytest
+from tcp_proxy import TcpProxy
+
+from common.etcd_launcher import EmbeddedEtcd
+from common.etcd_store import EtcdStore
+from common.keys import Keys
+from common.membership import Registration
+from fed.v1 import types_pb2
+from proxy.cache import FedCache
+
+pytestmark = pytest.mark.integration
+
+
+async def test_view_follows_records_of_every_kind(store: EtcdStore, keys: Keys) -> None:
+    cache = FedCache(store, keys)
+    await store.put(keys.cluster_spec("c1"), types_pb2.ClusterSpec(name="c1").SerializeToString())
+    await cache.start()
+    assert cache.view.clusters["c1"].spec.name == "c1"  # type: ignore[union-attr]
+
+    status = types_pb2.ClusterStatus(cluster="c1", nodes_total=3)
+    workload = types_pb2.Workload(spec=types_pb2.WorkloadSpec(namespace="ns", name="web"))
+    reservation = types_pb2.Reservation(id="r1", cluster="c1", replicas=2)
+    await store.put(keys.cluster_status("c1"), status.SerializeToString())
+    await store.put(keys.workload("ns", "web"), workload.SerializeToString())
+    revision = await store.put(keys.reservation("c1", "r1"), reservation.SerializeToString())
+    await cache.wait_for_revision(revision, timeout_s=5)
+    assert cache.view.clusters["c1"].status.nodes_total == 3  # type: ignore[union-attr]
+    assert cache.view.workloads["ns", "web"].spec.name == "web"
+    assert cache.view.reservations["c1"]["r1"].replicas == 2
+
+    await store.delete(keys.reservation("c1", "r1"))
+    revision = await store.put(keys.cluster_spec("c2"), b"")
+    await cache.wait_for_revision(revision, timeout_s=5)
+    assert "c1" not in cache.view.reservations
+    assert set(cache.view.clusters) == {"c1", "c2"}
+    await cache.stop()
+
+
+async def test_registrations_appear_and_vanish_with_their_lease(
+    store: EtcdStore, keys: Keys
+) -> None:
+    cache = FedCache(store, keys)
+    await cache.start()
+    changes = cache.subscribe()
+    record = types_pb2.MemberRecord(id="p1", address="127.0.0.1:1")
+    registration = await Registration.register(store, keys.proxy("p1"), record, ttl_s=2)
+    change = await changes.get()
+    assert (change.key, change.deleted) == (keys.proxy("p1"), False)
+    assert cache.view.proxies["p1"].address == "127.0.0.1:1"
+    assert cache.view.proxies["p1"].HasField("started_at")
+
+    await registration.deregister()
+    change = await changes.get()
+    assert (change.key, change.deleted) == (keys.proxy("p1"), True)
+    assert "p1" not in cache.view.proxies
+    await cache.stop()
+
+
+async def test_view_is_rebuilt_when_the_watch_resyncs(private_etcd: EmbeddedEtcd) -> None:
+    keys = Keys("/fed")
+    proxy = TcpProxy("127.0.0.1", private_etcd.client_port)
+    await proxy.start()
+    async with (
+        EtcdStore([private_etcd.endpoint], timeout_s=2.0) as store,
+        EtcdStore([proxy.endpoint], timeout_s=2.0) as cached_store,
+    ):
+        cache = FedCache(cached_store, keys)
+        await store.put(keys.worker("w1"), types_pb2.MemberRecord(id="w1").SerializeToString())
+        await cache.start()
+        changes = cache.subscribe()
+        await proxy.cut()
+        await store.delete(keys.worker("w1"))
+        revision = await store.put(
+            keys.worker("w2"), types_pb2.MemberRecord(id="w2").SerializeToString()
+        )
+        await store.compact(revision)
+        await proxy.start()
+        change = await changes.get()
+        assert change.resynced
+        assert set(cache.view.workers) == {"w2"}
+        await cache.stop()
+    await proxy.cut()
