@@ -181,8 +181,8 @@ class _Planner:
     def grow(self, need: int) -> tuple[dict[str, int] | None, str]:
         """Additions summing to need that honour every rule, or None and why not."""
         reason = "no feasible cluster"
-        for ordered in self._orders():
-            added, reason = self._attempt(ordered, need)
+        for ordered, steady_first in self._orders():
+            added, reason = self._attempt(ordered, need, steady_first)
             if added is not None:
                 return added, ""
         return None, reason
@@ -202,12 +202,15 @@ class _Planner:
             best = self.grow(low)[0] or {}
         return best, sum(best.values())
 
-    def _orders(self) -> list[list[Candidate]]:
+    def _orders(self) -> list[tuple[list[Candidate], bool]]:
+        """Attempts in turn: the clusters already used alone; those filled first and the rest
+        spilled over the others; all by rank; all by room (when the best are small)."""
         steady = [item for item in self.candidates if item.cluster in self.kept]
         by_rank = self._spread_order(self.candidates)
         by_room = self._spread_order(sorted(self.candidates, key=lambda item: -item.available))
-        orders = [steady] if steady else []
-        return [*orders, by_rank, by_room]
+        if not steady:
+            return [(by_rank, False), (by_room, False)]
+        return [(steady, False), (by_rank, True), (by_rank, False), (by_room, False)]
 
     def _spread_order(self, ordered: list[Candidate]) -> list[Candidate]:
         """Round-robin over groups (best group first) so that minimums and budgets cover many."""
@@ -224,9 +227,14 @@ class _Planner:
             if index < len(members)
         ]
 
-    def _attempt(self, ordered: list[Candidate], need: int) -> tuple[dict[str, int] | None, str]:
+    def _attempt(
+        self, ordered: list[Candidate], need: int, steady_first: bool
+    ) -> tuple[dict[str, int] | None, str]:
         slots = self._select(ordered, need)
-        added = self._fill_groups(slots, need) if self.rules.topology else _fill(slots, need)
+        if self.rules.topology:
+            added = self._fill_groups(slots, need, steady_first)
+        else:
+            added = _fill(slots, need, steady_first)
         if added is None:
             room = sum(slot.cap for slot in slots)
             return None, f"{need} replicas needed, room for {room} under the policy's limits"
@@ -266,7 +274,9 @@ class _Planner:
                 raised.append(slot)
         return raised
 
-    def _fill_groups(self, slots: list[_Slot], need: int) -> dict[str, int] | None:
+    def _fill_groups(
+        self, slots: list[_Slot], need: int, steady_first: bool
+    ) -> dict[str, int] | None:
         groups: dict[str, list[_Slot]] = {}
         for slot in slots:
             groups.setdefault(slot.candidate.group, []).append(slot)
@@ -274,7 +284,7 @@ class _Planner:
         added: dict[str, int] = {}
         for group, share in shares.items():
             members = _within(groups[group], share)
-            part = _fill(members, share) if share else {}
+            part = _fill(members, share, steady_first) if share else {}
             if part is None:
                 return None
             added.update(part)
@@ -363,22 +373,34 @@ def _within(slots: list[_Slot], share: int) -> list[_Slot]:
     return chosen
 
 
-def _fill(slots: list[_Slot], need: int) -> dict[str, int] | None:
-    """Minimums first, the rest by available replicas x relative score; None if no room."""
+def _fill(slots: list[_Slot], need: int, steady_first: bool) -> dict[str, int] | None:
+    """Minimums first; then, when steady_first, clusters already used up to their room; the
+    rest by available replicas x relative score. None if there is not enough room."""
     floors = sum(slot.floor for slot in slots)
     if floors > need or sum(slot.cap for slot in slots) < need:
         return None
-    best = max((slot.candidate.score for slot in slots), default=0.0)
+    given = {slot.candidate.cluster: slot.floor for slot in slots}
+    left = need - floors
+    spill = slots
+    if steady_first:
+        for slot in slots:
+            if slot.kept:
+                extra = min(slot.cap - slot.floor, left)
+                given[slot.candidate.cluster] += extra
+                left -= extra
+        spill = [slot for slot in slots if not slot.kept]
+    best = max((slot.candidate.score for slot in spill), default=0.0)
     items = [
         (
             slot.candidate.cluster,
             (slot.cap - slot.floor) * _relative(slot.candidate.score, best),
             slot.cap - slot.floor,
         )
-        for slot in slots
+        for slot in spill
     ]
-    extra = apportion(need - floors, items)
-    return {slot.candidate.cluster: slot.floor + extra[slot.candidate.cluster] for slot in slots}
+    for cluster, extra in apportion(left, items).items():
+        given[cluster] += extra
+    return given
 
 
 def _relative(score: float, best: float) -> float:
