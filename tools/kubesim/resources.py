@@ -56,6 +56,9 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("status", "binding"),
         categories=("all",),
     ),
+    ResourceType(
+        "bindings", "", "Binding", "", "v1", True, verbs=("create",), has_status=False
+    ),
     ResourceType("events", "event", "Event", "", "v1", True, ("ev",), has_status=False),
     ResourceType(
         "deployments",
@@ -93,7 +96,10 @@ RESOURCES: tuple[ResourceType, ...] = (
 BY_PATH: dict[tuple[str, str, str], ResourceType] = {
     (r.group, r.version, r.plural): r for r in RESOURCES
 }
-STORED: tuple[ResourceType, ...] = tuple(r for r in RESOURCES if r.group != METRICS_GROUP)
+STORED: tuple[ResourceType, ...] = tuple(
+    r for r in RESOURCES if r.group != METRICS_GROUP and r.kind != "Binding"
+)
+BINDINGS = next(r for r in RESOURCES if r.kind == "Binding")
 BY_NAME: dict[str, ResourceType] = {r.plural: r for r in STORED}
 
 NAMESPACES = BY_NAME["namespaces"]

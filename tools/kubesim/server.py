@@ -15,7 +15,7 @@ from tools.kubesim import discovery, openapi, tables
 from tools.kubesim.errors import ApiError, bad_request, not_found
 from tools.kubesim.faults import FaultState
 from tools.kubesim.registry import DeleteOptions, ListResult, Registry
-from tools.kubesim.resources import METRICS_GROUP, ResourceType, lookup
+from tools.kubesim.resources import BINDINGS, METRICS_GROUP, ResourceType, lookup
 from tools.kubesim.selectors import parse_field_selector, parse_label_selector
 from tools.kubesim.store import Entry, dumps
 from tools.kubesim.watch import Watcher, WatchHub, error_line
@@ -170,6 +170,8 @@ class ApiServer:
             raise ApiError(404, "the server could not find the requested resource")
         if target.rt.group == METRICS_GROUP:
             return self._metrics(request, target)
+        if target.rt is BINDINGS:
+            return await self._binding(request, target)
         return await self._resource(request, target)
 
     def _static(self, parts: list[str], request: web.Request) -> web.StreamResponse | None:
@@ -287,20 +289,22 @@ class ApiServer:
             return respond_json(doc)
         return respond(list_bytes(target.rt, result))
 
+    async def _binding(self, request: web.Request, target: Target) -> web.Response:
+        if request.method != "POST" or target.name is not None:
+            raise ApiError(405, f"{request.method} is not supported on bindings")
+        body = await self._body(request)
+        name = ((body or {}).get("metadata") or {}).get("name", "")
+        return self._bind(target.namespace or "", name, body)
+
+    def _bind(self, namespace: str, name: str, body: Any) -> web.Response:
+        self.registry.bind(namespace, name, body)
+        success = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        return respond_json({**success, "code": 201}, 201)
+
     def _post(self, target: Target, body: Any) -> web.Response:
         if target.subresource == "binding":
             assert target.name is not None
-            self.registry.bind(target.namespace or "", target.name, body)
-            return respond_json(
-                {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "status": "Success",
-                    "code": 201,
-                },
-                201,
-            )
+            return self._bind(target.namespace or "", target.name, body)
         if target.name is not None:
             raise ApiError(405, "POST requires a collection URL")
         entry = self.registry.create(target.rt, target.namespace, body)
