@@ -181,6 +181,8 @@ def policy_from_mapping(
 
 
 def _score_spec(path: str, name: str, value: object, catalogue: PluginCatalogue) -> ScoreSpec:
+    if catalogue.score_args(name) is None:
+        raise PolicyError(path, "unknown plugin")
     item = _mapping(path, value)
     weight = _number(f"{path}.weight", item.get("weight", 1.0))
     raw = _mapping(f"{path}.args", item.get("args", {}))
