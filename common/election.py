@@ -68,6 +68,11 @@ class Leadership:
         return Fence(self.key, self.epoch)
 
     @property
+    def max_ops(self) -> int:
+        """How many ops one fenced transaction can carry (the fence takes a slot)."""
+        return max(1, self._store.max_txn_ops - 1)
+
+    @property
     def is_leader(self) -> bool:
         return not self._lost.is_set()
 

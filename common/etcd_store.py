@@ -428,8 +428,8 @@ class EtcdStore:
 
     # --------------------------------------------------------------- leases
 
-    async def grant_lease(self, ttl_s: int) -> Lease:
-        """Grant a lease and start keeping it alive."""
+    async def grant_lease(self, ttl_s: int, *, keepalive: bool = True) -> Lease:
+        """Grant a lease and (unless told otherwise) keep it alive in the background."""
         if self._client.lease is None:
             raise RuntimeError("EtcdStore is not connected")
         lease_service = self._client.lease
@@ -438,7 +438,8 @@ class EtcdStore:
             "lease grant", lambda: lease_service.grant(ttl_s, timeout=self.timeout_s)
         )
         lease = Lease(self, int(response.ID), int(response.TTL), sent_at)
-        lease.start_keepalive()
+        if keepalive:
+            lease.start_keepalive()
         return lease
 
     async def keepalive_once(self, lease_id: int, *, timeout_s: float) -> int:

@@ -1,0 +1,183 @@
+"""Binding: turning reserved placements into Deployments in the member clusters.
+
+After a commit the writer hands the workload over; a periodic sweep picks up whatever is
+not Ready yet (after a leader change, too). Per cluster part: Reserved -> Apply through a
+worker -> Applied -> Ready once the worker reports every replica ready. A part scaled to
+zero is removed from its cluster; a deleted workload is removed everywhere and then
+finalized (record and reservations dropped). Results go back through the writer, so they
+never race a concurrent scale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+
+from fed.v1 import types_pb2, worker_pb2
+from proxy.errors import ApiError
+from proxy.routing import WorkerRouter
+from proxy.workloads import Finalize, PhaseReport, WorkloadWriter
+
+_log = logging.getLogger(__name__)
+Phase = types_pb2.WorkloadPhase
+_PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
+
+
+class Binder:
+    def __init__(
+        self,
+        writer: WorkloadWriter,
+        router: WorkerRouter,
+        epoch: int,
+        *,
+        period_s: float,
+        rpc_timeout_s: float,
+    ) -> None:
+        self._writer = writer
+        self._router = router
+        self._epoch = epoch
+        self._period_s = period_s
+        self._timeout_s = rpc_timeout_s
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._queued: set[tuple[str, str]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def enqueue(self, workload: types_pb2.Workload) -> None:
+        key = (workload.spec.namespace, workload.spec.name)
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def start(self, parallelism: int = 8) -> None:
+        self._tasks = [asyncio.create_task(self._sweep(), name="binder-sweep")]
+        self._tasks += [
+            asyncio.create_task(self._drain(), name=f"binder-{i}") for i in range(parallelism)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _sweep(self) -> None:
+        while True:
+            for workload in list(self._writer.workloads.values()):
+                if workload.phase != Phase.WORKLOAD_PHASE_READY:
+                    self.enqueue(workload)
+            await asyncio.sleep(self._period_s)
+
+    async def _drain(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            workload = self._writer.workloads.get(key)
+            if workload is None:
+                continue
+            try:
+                await self._bind(workload)
+            except (ApiError, grpc.aio.AioRpcError) as error:
+                _log.warning("bind deferred", extra={"workload": "/".join(key), "err": str(error)})
+
+    async def _bind(self, workload: types_pb2.Workload) -> None:
+        if workload.phase == Phase.WORKLOAD_PHASE_DELETING:
+            await self._delete_everywhere(workload)
+            return
+        for part in workload.placement.clusters:
+            if part.replicas == 0:
+                await self._remove_part(workload, part)
+            elif part.phase == Phase.WORKLOAD_PHASE_RESERVED:
+                await self._apply_part(workload, part)
+            elif part.phase in (Phase.WORKLOAD_PHASE_APPLIED, Phase.WORKLOAD_PHASE_DEGRADED):
+                await self._observe_part(workload, part)
+
+    async def _apply_part(
+        self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
+    ) -> None:
+        spec = workload.spec
+        request = worker_pb2.ApplyRequest(
+            cluster=part.cluster,
+            namespace=spec.namespace,
+            name=spec.name,
+            reservation_id=part.reservation_id,
+            epoch=self._epoch,
+            replicas=part.replicas,
+            per_replica=spec.resources,
+            template_json=spec.template_json,
+            labels=spec.labels,
+        )
+        try:
+            await self._router.call(
+                part.cluster, lambda stub: stub.Apply(request, timeout=self._timeout_s)
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in _PERMANENT:
+                raise
+            await self._report(
+                workload, part, Phase.WORKLOAD_PHASE_FAILED, 0, error.details() or ""
+            )
+            return
+        await self._report(workload, part, Phase.WORKLOAD_PHASE_APPLIED, 0, "")
+
+    async def _observe_part(
+        self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
+    ) -> None:
+        request = worker_pb2.GetWorkloadStatusRequest(
+            cluster=part.cluster,
+            namespace=workload.spec.namespace,
+            name=workload.spec.name,
+            reservation_id=part.reservation_id,
+        )
+        status: worker_pb2.WorkloadStatus = await self._router.call(
+            part.cluster, lambda stub: stub.GetWorkloadStatus(request, timeout=self._timeout_s)
+        )
+        if not status.exists:
+            await self._report(workload, part, Phase.WORKLOAD_PHASE_RESERVED, 0, "re-applying")
+            return
+        phase = (
+            Phase.WORKLOAD_PHASE_READY
+            if status.ready >= part.replicas
+            else Phase.WORKLOAD_PHASE_APPLIED
+        )
+        await self._report(workload, part, phase, status.ready, status.message)
+
+    async def _remove_part(
+        self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
+    ) -> None:
+        await self._remove(workload, part)
+        await self._report(workload, part, Phase.WORKLOAD_PHASE_UNSPECIFIED, 0, "removed")
+
+    async def _delete_everywhere(self, workload: types_pb2.Workload) -> None:
+        for part in workload.placement.clusters:
+            await self._remove(workload, part)
+        await self._writer.submit(Finalize(workload.spec.namespace, workload.spec.name))
+
+    async def _remove(self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement) -> None:
+        request = worker_pb2.RemoveRequest(
+            cluster=part.cluster,
+            namespace=workload.spec.namespace,
+            name=workload.spec.name,
+            reservation_id=part.reservation_id,
+            epoch=self._epoch,
+        )
+        await self._router.call(
+            part.cluster, lambda stub: stub.Remove(request, timeout=self._timeout_s)
+        )
+
+    async def _report(
+        self,
+        workload: types_pb2.Workload,
+        part: types_pb2.ClusterPlacement,
+        phase: Phase.ValueType,
+        ready: int,
+        message: str,
+    ) -> None:
+        report = PhaseReport(
+            workload.spec.namespace, workload.spec.name, part.cluster, phase, ready, message
+        )
+        await self._writer.submit(report)

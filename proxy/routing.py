@@ -1,0 +1,62 @@
+"""Routing a cluster's calls to the workers that serve it (from the assignments in etcd)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from fed.v1 import worker_pb2_grpc
+from proxy.cache import FedCache
+from proxy.errors import ApiError
+
+T = TypeVar("T")
+_FAIL_OVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class WorkerRouter:
+    def __init__(self, cache: FedCache) -> None:
+        self._cache = cache
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def workers_for(self, cluster: str) -> list[str]:
+        """Live workers assigned to `cluster`, its status publisher first."""
+        view = self._cache.view
+        serving = [
+            (cluster not in assignment.publishes, worker)
+            for worker, assignment in view.assignments.items()
+            if cluster in assignment.clusters and worker in view.workers
+        ]
+        return [worker for _, worker in sorted(serving)]
+
+    def stub(self, worker: str) -> worker_pb2_grpc.WorkerAsyncStub:
+        address = self._cache.view.workers[worker].address
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address)
+            self._channels[address] = channel
+        return worker_pb2_grpc.WorkerStub(channel)
+
+    async def call(
+        self, cluster: str, rpc: Callable[[worker_pb2_grpc.WorkerAsyncStub], Awaitable[T]]
+    ) -> T:
+        """Call the first worker of `cluster` that answers; the next one if it is down."""
+        workers = self.workers_for(cluster)
+        if not workers:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"no live worker serves cluster {cluster}")
+        last: grpc.aio.AioRpcError | None = None
+        for worker in workers:
+            try:
+                return await rpc(self.stub(worker))
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in _FAIL_OVER_CODES:
+                    raise
+                last = error
+        assert last is not None
+        raise last
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

@@ -1,0 +1,49 @@
+"""The proxy's settings: the common sections plus its own (loaded by common.settings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.settings import CommonSettings, setting, setting_factory
+
+
+@dataclass
+class ProxySection:
+    listen: str = setting(
+        "127.0.0.1:0", unit="host:port", why="loopback and a free port unless told otherwise"
+    )
+    id: str = setting("", unit="name", why="empty derives one from the host name and pid")
+    batch_window_ms: float = setting(
+        2.0,
+        unit="ms",
+        why="long enough to merge concurrent requests into one etcd txn, short next to a p99",
+    )
+    batch_max: int = setting(
+        256, unit="requests", why="bounds the work of one scheduling round and its etcd txns"
+    )
+    request_ttl_s: int = setting(
+        3600, unit="s", why="clients retry for minutes, not hours; records expire after this"
+    )
+    forward_timeout_s: float = setting(
+        10.0, unit="s", why="a follower waits this long for the leader before UNAVAILABLE"
+    )
+    worker_timeout_s: float = setting(
+        10.0, unit="s", why="a worker's apply creates a Deployment: seconds, not minutes"
+    )
+    bind_period_s: float = setting(
+        1.0, unit="s", why="how often the binder re-checks phases it has not heard about"
+    )
+    status_stale_s: float = setting(
+        15.0,
+        unit="s",
+        why="a cluster whose status is older than this is not Ready (three missed periods)",
+    )
+    workers_per_cluster: int = setting(
+        1, unit="workers", why="one suffices for small clusters; raise for big or busy ones"
+    )
+    member_ttl_s: int = setting(5, unit="s", why="a dead proxy leaves the topology within this")
+
+
+@dataclass
+class ProxySettings(CommonSettings):
+    proxy: ProxySection = setting_factory(ProxySection, unit="section", why="this service")

@@ -1,0 +1,468 @@
+"""The leader's single writer of workload records, reservations and request answers.
+
+Every write to a workload goes through one batched pipeline: requests that arrive within
+the batching window are merged (the engine filters and scores once per equivalence class),
+decided against the in-memory ledger one after another, and committed in fenced etcd
+transactions. A request's reservations, its workload record and its request answer always
+share one transaction, so an acknowledged answer never outlives a lost effect. Binder
+phase reports take the same path, so no update of a record is ever lost to another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.election import Leadership
+from common.etcd_store import Delete, Op, Put
+from common.keys import Keys
+from fed.v1 import federation_pb2, types_pb2
+from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
+from proxy.ledger import Ledger
+from proxy.requests import RequestIdReused, RequestLog, digest
+from proxy.scheduler.batcher import Batcher, Pending
+from proxy.scheduler.decision import Decision
+from proxy.scheduler.engine import Engine, Outcome
+from proxy.scheduler.model import PlacementRequest, Snapshot
+from proxy.scheduler.policy import PolicyError
+
+_log = logging.getLogger(__name__)
+Phase = types_pb2.WorkloadPhase
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """What the binder learned about one cluster's part of a workload."""
+
+    namespace: str
+    name: str
+    cluster: str
+    phase: Phase.ValueType
+    ready_replicas: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """The workload is gone from every cluster: drop its record and reservations."""
+
+    namespace: str
+    name: str
+
+
+WriteItem = tuple[str, Message] | PhaseReport | Finalize
+
+
+@dataclass
+class _Prepared:
+    pending: Pending[WriteItem, Message]
+    ops: list[Op] = field(default_factory=list)
+    response: Message | None = None
+    workload: types_pb2.Workload | None = None
+
+
+class WorkloadWriter:
+    """Runs on the leader only; built when leadership starts, stopped when it ends."""
+
+    def __init__(
+        self,
+        leadership: Leadership,
+        keys: Keys,
+        engine: Engine,
+        ledger: Ledger,
+        workloads: dict[tuple[str, str], types_pb2.Workload],
+        requests: RequestLog,
+        snapshot: Callable[[], Snapshot],
+        on_commit: Callable[[types_pb2.Workload], None],
+        *,
+        window_s: float,
+        max_batch: int,
+    ) -> None:
+        self._leadership = leadership
+        self._keys = keys
+        self._engine = engine
+        self.ledger = ledger
+        self.workloads = workloads
+        self._requests = requests
+        self._snapshot = snapshot
+        self._on_commit = on_commit
+        self._batcher: Batcher[WriteItem, Message] = Batcher(
+            self._process, window_s=window_s, max_size=max_batch
+        )
+
+    def start(self) -> None:
+        self._batcher.start()
+
+    async def stop(self) -> None:
+        await self._batcher.stop(ApiError(grpc.StatusCode.UNAVAILABLE, "leadership lost"))
+
+    async def submit(self, item: WriteItem) -> Message:
+        return await self._batcher.submit(item)
+
+    # ----------------------------------------------------------------- batch
+
+    async def _process(self, batch: list[Pending[WriteItem, Message]]) -> None:
+        for round_ in _rounds(batch):
+            await self._process_round(round_)
+
+    async def _process_round(self, batch: list[Pending[WriteItem, Message]]) -> None:
+        await self._requests.refresh_lease()
+        checkpoint = self.ledger.checkpoint()
+        before = dict(self.workloads)
+        prepared = [p for p in [await self._prepare(item) for item in batch] if p is not None]
+        self._schedule(prepared)
+        try:
+            await self._commit(prepared)
+        except BaseException as exc:
+            self.ledger.rollback(checkpoint)
+            self.workloads.clear()
+            self.workloads.update(before)
+            error = ApiError(grpc.StatusCode.UNAVAILABLE, f"not committed: {exc}")
+            for item in prepared:
+                if not item.pending.future.done():
+                    item.pending.future.set_exception(error)
+            raise
+        self.ledger.commit()
+        for item in prepared:
+            if item.workload is not None:
+                self._on_commit(item.workload)
+            if not item.pending.future.done() and item.response is not None:
+                item.pending.future.set_result(item.response)
+
+    async def _prepare(self, pending: Pending[WriteItem, Message]) -> _Prepared | None:
+        """Validate and answer from the request log; None when already answered."""
+        try:
+            return await self._prepare_or_raise(pending)
+        except ApiError as error:
+            pending.future.set_exception(error)
+        except PolicyError as error:
+            pending.future.set_exception(invalid(error.field, error.message))
+        except RequestIdReused as error:
+            pending.future.set_exception(ApiError(grpc.StatusCode.ALREADY_EXISTS, str(error)))
+        return None
+
+    async def _prepare_or_raise(self, pending: Pending[WriteItem, Message]) -> _Prepared | None:
+        item = pending.item
+        if isinstance(item, PhaseReport | Finalize):
+            return _Prepared(pending)
+        method, request = item
+        request_id: str = getattr(request, "request_id", "")
+        check_request_id(request_id)
+        answer = await self._requests.answer(request_id, method, digest(method, request))
+        if answer is not None:
+            response = _response_type(method)()
+            response.ParseFromString(answer)
+            pending.future.set_result(response)
+            return None
+        return _Prepared(pending)
+
+    def _schedule(self, prepared: list[_Prepared]) -> None:
+        placements: list[tuple[_Prepared, PlacementRequest, types_pb2.WorkloadSpec]] = []
+        for item in prepared:
+            try:
+                planned = self._plan(item)
+            except ApiError as error:
+                item.pending.future.set_exception(error)
+                continue
+            except PolicyError as error:
+                item.pending.future.set_exception(invalid(error.field, error.message))
+                continue
+            if planned is not None:
+                placements.append((item, *planned))
+        if not placements:
+            return
+        outcomes = self._engine.schedule_batch(
+            self._snapshot(), self.ledger, [request for _, request, _ in placements]
+        )
+        for (item, _, spec), outcome in zip(placements, outcomes, strict=True):
+            self._apply_outcome(item, spec, outcome)
+
+    def _plan(self, item: _Prepared) -> tuple[PlacementRequest, types_pb2.WorkloadSpec] | None:
+        """The engine request for a place or scale; deletes and reports are handled here."""
+        work = item.pending.item
+        if isinstance(work, PhaseReport):
+            self._apply_report(item, work)
+            return None
+        if isinstance(work, Finalize):
+            self._apply_finalize(item, work)
+            return None
+        method, request = work
+        if isinstance(request, federation_pb2.PlaceWorkloadRequest):
+            return self._plan_place(item, request)
+        if isinstance(request, federation_pb2.ScaleWorkloadRequest):
+            return self._plan_scale(request)
+        if isinstance(request, federation_pb2.DeleteWorkloadRequest):
+            self._apply_delete(item, request)
+            return None
+        raise ApiError(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not a workload write")
+
+    def _plan_place(
+        self, item: _Prepared, request: federation_pb2.PlaceWorkloadRequest
+    ) -> tuple[PlacementRequest, types_pb2.WorkloadSpec] | None:
+        spec = request.spec
+        validate_spec(spec)
+        existing = self.workloads.get((spec.namespace, spec.name))
+        if existing is not None:
+            if existing.spec != spec or existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+                raise ApiError(
+                    grpc.StatusCode.ALREADY_EXISTS,
+                    f"workload {spec.namespace}/{spec.name} exists with a different spec "
+                    "(or is being deleted); use ScaleWorkload or another name",
+                )
+            item.response = federation_pb2.PlaceWorkloadResponse(workload=existing)
+            return None
+        return PlacementRequest.from_spec(spec, request_id=request.request_id), spec
+
+    def _plan_scale(
+        self, request: federation_pb2.ScaleWorkloadRequest
+    ) -> tuple[PlacementRequest, types_pb2.WorkloadSpec]:
+        existing = self._existing(request.namespace, request.name)
+        if request.replicas < 0:
+            raise invalid("replicas", "must be >= 0")
+        spec = types_pb2.WorkloadSpec()
+        spec.CopyFrom(existing.spec)
+        spec.replicas = request.replicas
+        return (
+            PlacementRequest.from_spec(spec, existing.placement, request_id=request.request_id),
+            spec,
+        )
+
+    def _existing(self, namespace: str, name: str) -> types_pb2.Workload:
+        check_name("namespace", namespace)
+        check_name("name", name)
+        existing = self.workloads.get((namespace, name))
+        if existing is None:
+            raise not_found(f"workload {namespace}/{name}")
+        if existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION, f"workload {namespace}/{name} is being deleted"
+            )
+        return existing
+
+    def _apply_outcome(
+        self, item: _Prepared, spec: types_pb2.WorkloadSpec, outcome: Outcome
+    ) -> None:
+        decision, changes = outcome.decision, outcome.changes
+        if not decision.ok:
+            reasons = "; ".join(decision.reasons()) or decision.status.message()
+            item.pending.future.set_exception(
+                ApiError(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"cannot place {decision.workload} ({spec.replicas} replicas): {reasons}",
+                )
+            )
+            return
+        workload = self._next_record(spec, _placement(decision, self._leadership.epoch))
+        epoch = self._leadership.epoch
+        for reservation in changes.upserts:
+            reservation.epoch = epoch
+            key = self._keys.reservation(reservation.cluster, reservation.id)
+            item.ops.append(Put(key, reservation.SerializeToString()))
+        for reservation in changes.releases:
+            item.ops.append(Delete(self._keys.reservation(reservation.cluster, reservation.id)))
+        method, request = _call(item.pending.item)
+        response = _response_type(method)(workload=workload, unplaced_replicas=decision.unplaced)
+        self._finish(item, workload, method, request, response)
+
+    def _finish(
+        self,
+        item: _Prepared,
+        workload: types_pb2.Workload,
+        method: str,
+        request: Message,
+        response: Message,
+    ) -> None:
+        """Stage the workload record and the request's answer with the item's other ops."""
+        key = self._keys.workload(workload.spec.namespace, workload.spec.name)
+        item.ops.append(Put(key, workload.SerializeToString()))
+        request_id: str = getattr(request, "request_id")  # noqa: B009 (any of three types)
+        item.ops.append(
+            self._requests.record(request_id, method, digest(method, request), response)
+        )
+        item.response = response
+        item.workload = workload
+        self.workloads[workload.spec.namespace, workload.spec.name] = workload
+
+    def _next_record(
+        self, spec: types_pb2.WorkloadSpec, placement: types_pb2.Placement
+    ) -> types_pb2.Workload:
+        previous = self.workloads.get((spec.namespace, spec.name))
+        now = _now()
+        record = types_pb2.Workload(spec=spec, placement=placement, updated_at=now)
+        held = {p.cluster: p for p in previous.placement.clusters} if previous else {}
+        for part in record.placement.clusters:
+            before = held.get(part.cluster)
+            if before is not None and before.replicas == part.replicas:
+                part.phase = before.phase
+                part.ready_replicas = before.ready_replicas
+            else:
+                part.phase = Phase.WORKLOAD_PHASE_RESERVED
+        record.generation = (previous.generation if previous else 0) + 1
+        record.created_at.CopyFrom(previous.created_at if previous else now)
+        record.phase = overall_phase(record)
+        return record
+
+    def _apply_delete(self, item: _Prepared, request: federation_pb2.DeleteWorkloadRequest) -> None:
+        existing = self._existing(request.namespace, request.name)
+        record = types_pb2.Workload()
+        record.CopyFrom(existing)
+        record.phase = Phase.WORKLOAD_PHASE_DELETING
+        record.updated_at.CopyFrom(_now())
+        response = federation_pb2.DeleteWorkloadResponse(workload=record)
+        self._finish(item, record, "DeleteWorkload", request, response)
+
+    def _apply_report(self, item: _Prepared, report: PhaseReport) -> None:
+        existing = self.workloads.get((report.namespace, report.name))
+        if existing is None or existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+            item.response = types_pb2.Workload()
+            return
+        record = types_pb2.Workload()
+        record.CopyFrom(existing)
+        parts = list(record.placement.clusters)
+        del record.placement.clusters[:]
+        for part in parts:
+            if part.cluster == report.cluster:
+                if part.replicas == 0 and report.phase == Phase.WORKLOAD_PHASE_UNSPECIFIED:
+                    continue
+                part.phase = report.phase
+                part.ready_replicas = report.ready_replicas
+                part.message = report.message
+            record.placement.clusters.append(part)
+        record.phase = overall_phase(record)
+        if record == existing:
+            item.response = record
+            return
+        record.updated_at.CopyFrom(_now())
+        self.workloads[report.namespace, report.name] = record
+        key = self._keys.workload(report.namespace, report.name)
+        item.ops.append(Put(key, record.SerializeToString()))
+        item.response = record
+        item.workload = record
+
+    def _apply_finalize(self, item: _Prepared, finalize: Finalize) -> None:
+        existing = self.workloads.pop((finalize.namespace, finalize.name), None)
+        item.response = types_pb2.Workload()
+        if existing is None:
+            return
+        item.ops.append(Delete(self._keys.workload(finalize.namespace, finalize.name)))
+        for part in existing.placement.clusters:
+            if part.reservation_id and self.ledger.release(part.cluster, part.reservation_id):
+                item.ops.append(Delete(self._keys.reservation(part.cluster, part.reservation_id)))
+
+    async def _commit(self, prepared: list[_Prepared]) -> None:
+        """Fenced transactions, never splitting one request's ops across two of them."""
+        chunk: list[Op] = []
+        for item in prepared:
+            if chunk and len(chunk) + len(item.ops) > self._leadership.max_ops:
+                await self._leadership.txn(chunk)
+                chunk = []
+            chunk.extend(item.ops)
+        if chunk:
+            await self._leadership.txn(chunk)
+
+
+def _placement(decision: Decision, epoch: int) -> types_pb2.Placement:
+    """The decided placement, keeping clusters that lost every replica (to be removed)."""
+    placement = decision.placement(epoch)
+    for item in decision.assignments:
+        if item.replicas == 0 and item.previous > 0:
+            placement.clusters.append(
+                types_pb2.ClusterPlacement(
+                    cluster=item.cluster, replicas=0, reservation_id=item.reservation_id
+                )
+            )
+    return placement
+
+
+def _call(item: WriteItem) -> tuple[str, Message]:
+    if isinstance(item, PhaseReport | Finalize):
+        raise TypeError("not an API call")
+    return item
+
+
+def _rounds(
+    batch: Sequence[Pending[WriteItem, Message]],
+) -> list[list[Pending[WriteItem, Message]]]:
+    """Split a batch so that no round touches one workload twice (later ones wait a round)."""
+    rounds: list[list[Pending[WriteItem, Message]]] = []
+    seen: list[set[tuple[str, str]]] = []
+    for pending in batch:
+        key = _workload_key(pending.item)
+        index = next((i for i, keys in enumerate(seen) if key not in keys), len(rounds))
+        if index == len(rounds):
+            rounds.append([])
+            seen.append(set())
+        rounds[index].append(pending)
+        seen[index].add(key)
+    return rounds
+
+
+def _workload_key(item: WriteItem) -> tuple[str, str]:
+    if isinstance(item, PhaseReport | Finalize):
+        return item.namespace, item.name
+    _, request = item
+    spec = getattr(request, "spec", None)
+    if spec is not None:
+        return spec.namespace, spec.name
+    return getattr(request, "namespace", ""), getattr(request, "name", "")
+
+
+def _response_type(method: str) -> Callable[..., Message]:
+    types: dict[str, Callable[..., Message]] = {
+        "PlaceWorkload": federation_pb2.PlaceWorkloadResponse,
+        "ScaleWorkload": federation_pb2.ScaleWorkloadResponse,
+        "DeleteWorkload": federation_pb2.DeleteWorkloadResponse,
+    }
+    return types[method]
+
+
+def validate_spec(spec: types_pb2.WorkloadSpec) -> None:
+    check_name("spec.namespace", spec.namespace)
+    check_name("spec.name", spec.name)
+    if spec.replicas < 0:
+        raise invalid("spec.replicas", "must be >= 0")
+    if spec.resources.cpu_millis <= 0 and spec.resources.memory_bytes <= 0:
+        raise invalid("spec.resources", "a replica must request cpu or memory")
+    if spec.template_json:
+        try:
+            template = json.loads(spec.template_json)
+        except ValueError as exc:
+            raise invalid("spec.template_json", f"not JSON: {exc}") from exc
+        if not isinstance(template, dict) or template.get("kind", "Deployment") != "Deployment":
+            raise invalid("spec.template_json", "must be an apps/v1 Deployment manifest")
+
+
+def overall_phase(workload: types_pb2.Workload) -> Phase.ValueType:
+    """The least advanced phase over the clusters (Ready only when every part is)."""
+    if workload.phase == Phase.WORKLOAD_PHASE_DELETING:
+        return workload.phase
+    parts = [p for p in workload.placement.clusters if p.replicas > 0]
+    if not parts:
+        return (
+            Phase.WORKLOAD_PHASE_READY
+            if workload.spec.replicas == 0
+            else Phase.WORKLOAD_PHASE_PENDING
+        )
+    order = [
+        Phase.WORKLOAD_PHASE_FAILED,
+        Phase.WORKLOAD_PHASE_DEGRADED,
+        Phase.WORKLOAD_PHASE_PENDING,
+        Phase.WORKLOAD_PHASE_RESERVED,
+        Phase.WORKLOAD_PHASE_APPLIED,
+        Phase.WORKLOAD_PHASE_READY,
+    ]
+    return min(
+        (p.phase for p in parts), key=lambda phase: order.index(phase) if phase in order else 0
+    )
+
+
+def _now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
