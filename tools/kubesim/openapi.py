@@ -30,7 +30,11 @@ def root() -> dict[str, Any]:
 
 def _operation(rt: ResourceType) -> dict[str, Any]:
     return {
-        "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "x-kubernetes-group-version-kind": {
+            "group": rt.group,
+            "version": rt.version,
+            "kind": rt.kind,
+        },
         "parameters": [
             {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
             {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},

@@ -56,9 +56,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("status", "binding"),
         categories=("all",),
     ),
-    ResourceType(
-        "bindings", "", "Binding", "", "v1", True, verbs=("create",), has_status=False
-    ),
+    ResourceType("bindings", "", "Binding", "", "v1", True, verbs=("create",), has_status=False),
     ResourceType("events", "event", "Event", "", "v1", True, ("ev",), has_status=False),
     ResourceType(
         "deployments",

@@ -18,7 +18,7 @@ from tools.kubesim.store import DELETED, Change, Entry
 from tools.kubesim.units import memory_bytes, milli_cpu, pod_requests, rfc3339
 
 SCHEDULER_NAME = "default-scheduler"
-SAMPLE = 8
+SAMPLE = 4
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 
 

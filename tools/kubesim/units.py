@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any
@@ -57,8 +58,13 @@ def format_memory_ki(value: float) -> str:
     return f"{round(value / 1024)}Ki"
 
 
+@functools.lru_cache(maxsize=4096)
+def _rfc3339_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+
+
 def rfc3339(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return _rfc3339_second(int(epoch))
 
 
 def now_rfc3339() -> str:

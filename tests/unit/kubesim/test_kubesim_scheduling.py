@@ -1,0 +1,88 @@
+"""Scheduler fit, kubelet start and deployment planning, driven tick by tick."""
+
+from __future__ import annotations
+
+import time
+
+from tools.kubesim.cluster import ClusterSim
+from tools.kubesim.config import SimConfig
+from tools.kubesim.deployments import resolve, template_hash
+from tools.kubesim.registry import DeleteOptions
+from tools.kubesim.resources import DEPLOYMENTS, PODS
+from tools.kubesim.scheduler import tolerates
+
+
+def cluster(nodes: int = 2, **kwargs: object) -> ClusterSim:
+    cfg = SimConfig(nodes=nodes, node_cpu="2", node_memory="4Gi", kubelet_delay=0, **kwargs)
+    return ClusterSim(cfg.cluster_specs()[0], cfg)
+
+
+def pod(name: str, cpu: str) -> dict[str, object]:
+    container = {"name": "c", "image": "nginx", "resources": {"requests": {"cpu": cpu}}}
+    return {"metadata": {"name": name}, "spec": {"containers": [container]}}
+
+
+def settle(sim: ClusterSim, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        if not sim.tick():
+            return
+
+
+def test_pods_fill_nodes_then_wait() -> None:
+    sim = cluster()
+    for i in range(5):
+        sim.registry.create(PODS, "default", pod(f"p{i}", "1"))
+    settle(sim)
+    placed = [sim.registry.get(PODS, "default", f"p{i}").obj for i in range(5)]
+    bound = [p for p in placed if p["spec"].get("nodeName")]
+    assert len(bound) == 4
+    waiting = next(p for p in placed if not p["spec"].get("nodeName"))
+    condition = waiting["status"]["conditions"][0]
+    assert (condition["reason"], condition["status"]) == ("Unschedulable", "False")
+    assert "2 Insufficient cpu" in condition["message"]
+    assert all(p["status"]["phase"] == "Running" for p in bound)
+    first = bound[0]["metadata"]["name"]
+    sim.registry.delete(PODS, "default", first, DeleteOptions(grace_seconds=0))
+    settle(sim)
+    assert sim.registry.get(PODS, "default", waiting["metadata"]["name"]).obj["spec"]["nodeName"]
+
+
+def test_tolerations() -> None:
+    taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
+    assert tolerates([{"key": "k", "value": "v"}], taint)
+    assert tolerates([{"operator": "Exists"}], taint)
+    assert tolerates([{"key": "k", "operator": "Exists", "effect": "NoSchedule"}], taint)
+    assert not tolerates([{"key": "k", "value": "w"}], taint)
+    assert not tolerates([{"key": "k", "operator": "Exists", "effect": "NoExecute"}], taint)
+
+
+def test_rolling_update_replaces_pods() -> None:
+    sim = cluster(nodes=4)
+    template = {"metadata": {"labels": {"app": "w"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}  # fmt: skip
+    spec = {"replicas": 4, "selector": {"matchLabels": {"app": "w"}}, "template": template}
+    sim.registry.create(DEPLOYMENTS, "default", {"metadata": {"name": "w"}, "spec": spec})
+    settle(sim)
+    first_hash = template_hash(
+        sim.registry.get(DEPLOYMENTS, "default", "w").obj["spec"]["template"]
+    )
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}}}
+    sim.registry.patch(DEPLOYMENTS, "default", "w", "application/strategic-merge-patch+json", patch)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        sim.tick()
+        pods = [e for e in sim.store.table("pods").entries.values()
+                if not e.meta.get("deletionTimestamp")]  # fmt: skip
+        hashes = {p.labels["pod-template-hash"] for p in pods}
+        if len(pods) == 4 and first_hash not in hashes:
+            break
+    else:
+        raise AssertionError("rollout did not finish")
+    status = sim.registry.get(DEPLOYMENTS, "default", "w").obj["status"]
+    assert status["updatedReplicas"] == 4
+
+
+def test_resolve_int_or_percent() -> None:
+    assert resolve("25%", 10, True) == 3
+    assert resolve("25%", 10, False) == 2
+    assert resolve(2, 10, True) == 2
