@@ -75,6 +75,7 @@ class FedCache:
     def __init__(self, store: EtcdStore, keys: Keys) -> None:
         self._store = store
         self._keys = keys
+        self.keys = keys
         self.view = FedView()
         self._advanced = asyncio.Condition()
         self._subscribers: set[asyncio.Queue[Change]] = set()

@@ -14,9 +14,11 @@ from proxy.cache import ClusterEntry
 Health = types_pb2.ClusterHealth
 
 
-def derive_health(entry: ClusterEntry, stale_after_s: float, now: float | None = None) -> int:
+def derive_health(
+    entry: ClusterEntry, stale_after_s: float, now: float | None = None
+) -> types_pb2.ClusterHealth.ValueType:
     if entry.health is not None and entry.health.health != Health.CLUSTER_HEALTH_UNSPECIFIED:
-        return int(entry.health.health)
+        return entry.health.health
     status = entry.status
     if status is None or not status.HasField("heartbeat"):
         return Health.CLUSTER_HEALTH_UNKNOWN

@@ -1,0 +1,47 @@
+"""The fleet as the scheduler and the API see it, built from a replica's cached view."""
+
+from __future__ import annotations
+
+from fed.v1 import federation_pb2, types_pb2
+from proxy.cache import FedView
+from proxy.clusters import public_spec
+from proxy.health import derive_health
+from proxy.ledger import Ledger
+from proxy.scheduler.model import Snapshot
+
+
+def snapshot(view: FedView, stale_after_s: float) -> Snapshot:
+    entries = [(name, e) for name, e in view.clusters.items() if e.spec is not None]
+    return Snapshot.build(
+        [e.spec for _, e in entries if e.spec is not None],
+        {name: e.status for name, e in entries if e.status is not None},
+        {name: derive_health(e, stale_after_s) for name, e in entries},
+    )
+
+
+def ledger(view: FedView) -> Ledger:
+    return Ledger(r for per_cluster in view.reservations.values() for r in per_cluster.values())
+
+
+def cluster_info(
+    view: FedView, name: str, workers: list[str], stale_after_s: float, reserved: Ledger
+) -> federation_pb2.ClusterInfo | None:
+    entry = view.clusters.get(name)
+    if entry is None or entry.spec is None:
+        return None
+    health = types_pb2.ClusterHealthRecord(
+        cluster=name,
+        health=derive_health(entry, stale_after_s),
+    )
+    if entry.health is not None:
+        health.CopyFrom(entry.health)
+    info = federation_pb2.ClusterInfo(
+        spec=public_spec(entry.spec),
+        health=health,
+        reserved=reserved.reserved(name).to_proto(),
+        reservations=len(view.reservations.get(name, {})),
+        workers=workers,
+    )
+    if entry.status is not None:
+        info.status.CopyFrom(entry.status)
+    return info

@@ -1,0 +1,140 @@
+"""What only the leader runs: the workload writer, the binder, cluster admin writes and the
+assignment of clusters to workers. Built when leadership is won, torn down when it is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from common.election import Leadership
+from common.etcd_store import Delete, EtcdStore, Op, Put
+from common.keys import Keys
+from fed.v1 import federation_pb2, types_pb2
+from proxy import assignment, fleet
+from proxy.binder import Binder
+from proxy.cache import Change, FedCache
+from proxy.clusters import ClusterAdmin
+from proxy.requests import RequestLog
+from proxy.routing import WorkerRouter
+from proxy.scheduler.engine import Engine
+from proxy.settings import ProxySection
+from proxy.workloads import WorkloadWriter
+
+_log = logging.getLogger(__name__)
+_CATCH_UP_TIMEOUT_S = 10.0
+
+
+class LeaderDuties:
+    def __init__(
+        self,
+        leadership: Leadership,
+        store: EtcdStore,
+        keys: Keys,
+        cache: FedCache,
+        engine: Engine,
+        router: WorkerRouter,
+        settings: ProxySection,
+        cluster_info: Callable[[str], federation_pb2.ClusterInfo],
+    ) -> None:
+        self.leadership = leadership
+        self._store = store
+        self._keys = keys
+        self._cache = cache
+        self._engine = engine
+        self._router = router
+        self._settings = settings
+        self._cluster_info = cluster_info
+        self._tasks: list[asyncio.Task[None]] = []
+        self.writer: WorkloadWriter | None = None
+        self.binder: Binder | None = None
+        self.clusters: ClusterAdmin | None = None
+
+    async def start(self) -> None:
+        """Catch the cache up with etcd, then take over from whatever the last leader left."""
+        await self._cache.wait_for_revision(await self._store.revision(), _CATCH_UP_TIMEOUT_S)
+        view = self._cache.view
+        requests = RequestLog(self._store, self._keys, self._settings.request_ttl_s)
+        self.writer = WorkloadWriter(
+            self.leadership,
+            self._keys,
+            self._engine,
+            fleet.ledger(view),
+            {key: _copy(workload) for key, workload in view.workloads.items()},
+            requests,
+            lambda: fleet.snapshot(self._cache.view, self._settings.status_stale_s),
+            self._on_commit,
+            window_s=self._settings.batch_window_ms / 1000,
+            max_batch=self._settings.batch_max,
+        )
+        self.binder = Binder(
+            self.writer,
+            self._router,
+            self.leadership.epoch,
+            period_s=self._settings.bind_period_s,
+            rpc_timeout_s=self._settings.worker_timeout_s,
+        )
+        self.clusters = ClusterAdmin(
+            self.leadership, self._keys, self._cache, requests, self._cluster_info
+        )
+        self.writer.start()
+        self.binder.start()
+        self._tasks.append(asyncio.create_task(self._assign_loop(), name="assignment"))
+        _log.info("leader duties started", extra={"epoch": self.leadership.epoch})
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.binder is not None:
+            await self.binder.stop()
+        if self.writer is not None:
+            await self.writer.stop()
+        _log.info("leader duties stopped", extra={"epoch": self.leadership.epoch})
+
+    def _on_commit(self, workload: types_pb2.Workload) -> None:
+        if self.binder is not None:
+            self.binder.enqueue(workload)
+
+    async def _assign_loop(self) -> None:
+        changes = self._cache.subscribe()
+        try:
+            while True:
+                await self._reassign()
+                await self._next_relevant(changes)
+        finally:
+            self._cache.unsubscribe(changes)
+
+    async def _next_relevant(self, changes: asyncio.Queue[Change]) -> None:
+        """Wait for a change of workers or cluster specs (statuses change all the time)."""
+        while True:
+            change = await changes.get()
+            if change.resynced or change.key.startswith(self._keys.workers_prefix()):
+                return
+            if change.key.startswith(self._keys.clusters_prefix()) and change.key.endswith("/spec"):
+                return
+
+    async def _reassign(self) -> None:
+        view = self._cache.view
+        specs = [e.spec for e in view.clusters.values() if e.spec is not None]
+        wanted = assignment.plan(specs, view.workers, self._settings.workers_per_cluster)
+        writes, deletes = assignment.changed(view.assignments, wanted)
+        ops: list[Op] = []
+        for record in writes:
+            record.epoch = self.leadership.epoch
+            ops.append(Put(self._keys.assignment(record.worker), record.SerializeToString()))
+        ops += [Delete(self._keys.assignment(worker)) for worker in deletes]
+        if ops:
+            results = await self.leadership.txn_chunked(ops)
+            await self._cache.wait_for_revision(results[-1].revision, _CATCH_UP_TIMEOUT_S)
+            _log.info("assignments updated", extra={"writes": len(writes), "deletes": deletes})
+
+
+def _copy(workload: types_pb2.Workload) -> types_pb2.Workload:
+    copied = types_pb2.Workload()
+    copied.CopyFrom(workload)
+    return copied

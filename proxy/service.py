@@ -1,0 +1,341 @@
+"""The public fed.v1.Federation API, served by every replica.
+
+Reads come from the replica's cache. Writes run on the leader; a follower forwards them
+(once: a forwarded call that reaches a non-leader gets UNAVAILABLE, never a loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf.message import Message
+
+from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from proxy import fleet
+from proxy.cache import FedCache
+from proxy.errors import ApiError, check_name, invalid, not_found
+from proxy.leader import LeaderDuties
+from proxy.routing import WorkerRouter
+from proxy.scheduler.engine import Engine
+from proxy.scheduler.model import PlacementRequest
+from proxy.scheduler.policy import PolicyError
+from proxy.settings import ProxySection
+from proxy.workloads import validate_spec
+
+_log = logging.getLogger(__name__)
+FORWARDED = "x-fed-forwarded"
+_DEFAULT_PAGE = 500
+_LATER = "comes with the failover, drills and rescheduling work; not available yet"
+
+
+class Node(Protocol):
+    """What the service needs of the process it runs in."""
+
+    cache: FedCache
+    engine: Engine
+    router: WorkerRouter
+    settings: ProxySection
+    duties: LeaderDuties | None
+    proxy_id: str
+
+    def leader_address(self) -> str | None: ...
+
+
+class FederationService(federation_pb2_grpc.FederationServicer):
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    # ------------------------------------------------------------- writes
+
+    async def PlaceWorkload(self, request: Any, context: Any) -> Any:
+        return await self._write("PlaceWorkload", request, context, self._workload_write)
+
+    async def ScaleWorkload(self, request: Any, context: Any) -> Any:
+        return await self._write("ScaleWorkload", request, context, self._workload_write)
+
+    async def DeleteWorkload(self, request: Any, context: Any) -> Any:
+        return await self._write("DeleteWorkload", request, context, self._workload_write)
+
+    async def RegisterCluster(self, request: Any, context: Any) -> Any:
+        return await self._write("RegisterCluster", request, context, _admin("register"))
+
+    async def RemoveCluster(self, request: Any, context: Any) -> Any:
+        return await self._write("RemoveCluster", request, context, _admin("remove"))
+
+    async def CordonCluster(self, request: Any, context: Any) -> Any:
+        return await self._write("CordonCluster", request, context, _admin("cordon"))
+
+    async def UncordonCluster(self, request: Any, context: Any) -> Any:
+        return await self._write("UncordonCluster", request, context, _admin("uncordon"))
+
+    async def StartFailover(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"StartFailover {_LATER}")
+        raise AssertionError("abort raises")
+
+    async def Rebalance(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Rebalance {_LATER}")
+        raise AssertionError("abort raises")
+
+    @staticmethod
+    async def _workload_write(duties: LeaderDuties, method: str, request: Message) -> Message:
+        if duties.writer is None:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
+        return await duties.writer.submit((method, request))
+
+    async def _write(
+        self,
+        method: str,
+        request: Message,
+        context: Any,
+        local: Callable[[LeaderDuties, str, Message], Awaitable[Message]],
+    ) -> Message:
+        try:
+            duties = self._node.duties
+            if duties is not None and duties.leadership.is_leader:
+                return await local(duties, method, request)
+            return await self._forward(method, request, context)
+        except ApiError as error:
+            await context.abort(error.code, error.message)
+        raise AssertionError("abort raises")
+
+    async def _forward(self, method: str, request: Message, context: Any) -> Message:
+        metadata = dict(context.invocation_metadata() or ())
+        address = self._node.leader_address()
+        if metadata.get(FORWARDED) or address is None:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, "no leader is available; retry shortly")
+        stub = federation_pb2_grpc.FederationStub(self._channel(address))
+        call = getattr(stub, method)
+        try:
+            response: Message = await call(
+                request,
+                timeout=self._node.settings.forward_timeout_s,
+                metadata=((FORWARDED, self._node.proxy_id),),
+            )
+        except grpc.aio.AioRpcError as error:
+            raise ApiError(error.code(), error.details() or "the leader failed") from error
+        return response
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(address)
+            self._channels[address] = channel
+        return channel
+
+    # -------------------------------------------------------------- reads
+
+    async def GetWorkload(self, request: Any, context: Any) -> Any:
+        return await self._read(context, lambda: self._workload(request.namespace, request.name))
+
+    def _workload(self, namespace: str, name: str) -> types_pb2.Workload:
+        check_name("namespace", namespace)
+        check_name("name", name)
+        workload = self._node.cache.view.workloads.get((namespace, name))
+        if workload is None:
+            raise not_found(f"workload {namespace}/{name}")
+        return workload
+
+    async def ListWorkloads(self, request: Any, context: Any) -> Any:
+        return await self._read(context, lambda: self._list_workloads(request))
+
+    def _list_workloads(
+        self, request: federation_pb2.ListWorkloadsRequest
+    ) -> federation_pb2.ListWorkloadsResponse:
+        if request.page_size < 0:
+            raise invalid("page_size", "must be >= 0")
+        size = request.page_size or _DEFAULT_PAGE
+        after = tuple(request.page_token.split("/", 1)) if request.page_token else ("", "")
+        chosen = [
+            (key, workload)
+            for key, workload in sorted(self._node.cache.view.workloads.items())
+            if key > after
+            and (not request.namespace or key[0] == request.namespace)
+            and (
+                not request.cluster
+                or any(p.cluster == request.cluster for p in workload.placement.clusters)
+            )
+        ]
+        page = chosen[:size]
+        token = "/".join(page[-1][0]) if len(chosen) > size else ""
+        return federation_pb2.ListWorkloadsResponse(
+            workloads=[w for _, w in page], next_page_token=token
+        )
+
+    async def WatchWorkloads(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        cache = self._node.cache
+        changes = cache.subscribe()
+        prefix = cache.keys.workloads_prefix()
+        try:
+            known: set[tuple[str, str]] = set()
+            if request.send_initial:
+                for key, workload in sorted(cache.view.workloads.items()):
+                    if not request.namespace or key[0] == request.namespace:
+                        known.add(key)
+                        yield _event("ADDED", workload, cache.revision)
+            while True:
+                change = await changes.get()
+                for event in _workload_events(cache, change, prefix, request.namespace, known):
+                    yield event
+        finally:
+            cache.unsubscribe(changes)
+
+    async def ExplainPlacement(self, request: Any, context: Any) -> Any:
+        return await self._read(context, lambda: self._explain(request.spec))
+
+    def _explain(self, spec: types_pb2.WorkloadSpec) -> Message:
+        validate_spec(spec)
+        view = self._node.cache.view
+        existing = view.workloads.get((spec.namespace, spec.name))
+        placement_request = PlacementRequest.from_spec(
+            spec, existing.placement if existing is not None else None
+        )
+        return self._node.engine.explain(
+            fleet.snapshot(view, self._node.settings.status_stale_s),
+            fleet.ledger(view),
+            placement_request,
+        )
+
+    async def GetCluster(self, request: Any, context: Any) -> Any:
+        return await self._read(context, lambda: self._cluster(request.name))
+
+    def _cluster(self, name: str) -> federation_pb2.ClusterInfo:
+        check_name("name", name)
+        info = cluster_info(self._node, name)
+        if info is None:
+            raise not_found(f"cluster {name}")
+        return info
+
+    async def ListClusters(self, request: Any, context: Any) -> Any:
+        def listing() -> Message:
+            names = sorted(self._node.cache.view.clusters)
+            infos = [cluster_info(self._node, name) for name in names]
+            return federation_pb2.ListClustersResponse(clusters=[i for i in infos if i])
+
+        return await self._read(context, listing)
+
+    async def GetOperation(self, request: Any, context: Any) -> Any:
+        def get() -> Message:
+            operation = self._node.cache.view.operations.get(request.id)
+            if operation is None:
+                raise not_found(f"operation {request.id}")
+            return operation
+
+        return await self._read(context, get)
+
+    async def ListOperations(self, request: Any, context: Any) -> Any:
+        def listing() -> Message:
+            operations = sorted(self._node.cache.view.operations.items())
+            return federation_pb2.ListOperationsResponse(
+                operations=[
+                    op
+                    for _, op in operations
+                    if request.kind in (0, op.kind)
+                    and not (request.active_only and op.phase != types_pb2.OPERATION_PHASE_RUNNING)
+                ]
+            )
+
+        return await self._read(context, listing)
+
+    async def WatchOperation(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"WatchOperation {_LATER}")
+        yield types_pb2.Operation()
+
+    async def GetTopology(self, request: Any, context: Any) -> Any:
+        return await self._read(context, lambda: topology(self._node.cache))
+
+    async def _read(self, context: Any, answer: Callable[[], Message]) -> Message:
+        try:
+            return answer()
+        except ApiError as error:
+            await context.abort(error.code, error.message)
+        except PolicyError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        raise AssertionError("abort raises")
+
+    async def close(self) -> None:
+        await asyncio.gather(*(channel.close() for channel in self._channels.values()))
+        self._channels.clear()
+
+
+def _admin(name: str) -> Callable[[LeaderDuties, str, Message], Awaitable[Message]]:
+    async def call(duties: LeaderDuties, method: str, request: Message) -> Message:
+        if duties.clusters is None:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
+        handler: Callable[[Message], Awaitable[Message]] = getattr(duties.clusters, name)
+        return await handler(request)
+
+    return call
+
+
+def cluster_info(node: Node, name: str) -> federation_pb2.ClusterInfo | None:
+    view = node.cache.view
+    return fleet.cluster_info(
+        view, name, node.router.workers_for(name), node.settings.status_stale_s, fleet.ledger(view)
+    )
+
+
+def topology(cache: FedCache) -> federation_pb2.Topology:
+    view = cache.view
+    leader = view.leader
+    leader_id = leader.record.proxy_id if leader is not None else ""
+    proxies = [
+        federation_pb2.ProxyInfo(
+            member=member,
+            leader=proxy_id == leader_id,
+            epoch=leader.epoch if leader is not None and proxy_id == leader_id else 0,
+        )
+        for proxy_id, member in sorted(view.proxies.items())
+    ]
+    workers = [
+        federation_pb2.WorkerInfo(
+            member=member,
+            assignment=view.assignments.get(worker_id, types_pb2.Assignment(worker=worker_id)),
+        )
+        for worker_id, member in sorted(view.workers.items())
+    ]
+    response = federation_pb2.Topology(proxies=proxies, workers=workers, revision=cache.revision)
+    for proxy in proxies:
+        if proxy.leader:
+            response.leader.CopyFrom(proxy)
+    return response
+
+
+def _event(kind: str, workload: types_pb2.Workload, revision: int) -> federation_pb2.WorkloadEvent:
+    return federation_pb2.WorkloadEvent(
+        type=federation_pb2.EventType.Value(f"EVENT_TYPE_{kind}"),
+        workload=workload,
+        revision=revision,
+    )
+
+
+def _workload_events(
+    cache: FedCache, change: Any, prefix: str, namespace: str, known: set[tuple[str, str]]
+) -> list[federation_pb2.WorkloadEvent]:
+    if change.resynced:
+        events = [_event("RESYNCED", types_pb2.Workload(), change.revision)]
+        known.clear()
+        for key, workload in sorted(cache.view.workloads.items()):
+            if not namespace or key[0] == namespace:
+                known.add(key)
+                events.append(_event("ADDED", workload, change.revision))
+        return events
+    if not change.key.startswith(prefix):
+        return []
+    ns, _, name = change.key[len(prefix) :].partition("/")
+    if namespace and ns != namespace:
+        return []
+    if change.deleted:
+        known.discard((ns, name))
+        gone = types_pb2.Workload(spec=types_pb2.WorkloadSpec(namespace=ns, name=name))
+        return [_event("DELETED", gone, change.revision)]
+    current = cache.view.workloads.get((ns, name))
+    if current is None:
+        return []
+    kind = "MODIFIED" if (ns, name) in known else "ADDED"
+    known.add((ns, name))
+    return [_event(kind, current, change.revision)]
