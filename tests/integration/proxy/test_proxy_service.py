@@ -1,0 +1,253 @@
+"""Three real fed-proxy processes on a real etcd, clusters served by kubesim.
+
+The workers are not part of these tests: each cluster's status (what a worker publishes)
+is written by the test, so that placement runs against capacity the test controls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.etcd_launcher import EmbeddedEtcd
+from common.etcd_store import EtcdStore
+from common.keys import Keys
+from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from proxy.ledger import Ledger
+from tools.devstack.child import JsonLinesChild
+from tools.kubesim import KubeSim, SimConfig
+
+pytestmark = pytest.mark.integration
+
+GIB = 1 << 30
+NODES, NODE_CPU, NODE_MEM = 10, 4000, 16 * GIB
+
+
+class ProxyProcess(JsonLinesChild):
+    def __init__(self, endpoint: str, keys: Keys, name: str) -> None:
+        args = [
+            "--etcd",
+            endpoint,
+            "--id",
+            name,
+            "--set",
+            f"etcd.prefix={keys.prefix}",
+            "--set",
+            "election.ttl_s=3",
+            "--set",
+            "observability.log_level=WARNING",
+        ]
+        super().__init__(name, "proxy", args)  # fmt: skip
+        ready, _ = self.expect("ready", timeout_s=20)
+        self.address: str = ready["address"]
+
+
+@pytest.fixture
+def proxies(etcd: EmbeddedEtcd, keys: Keys) -> Iterator[list[ProxyProcess]]:
+    started: list[ProxyProcess] = []
+    try:
+        for name in ("p1", "p2", "p3"):
+            started.append(ProxyProcess(etcd.endpoint, keys, name))
+        yield started
+    finally:
+        for proxy in started:
+            proxy.stop()
+
+
+@pytest.fixture
+async def clusters(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """Three kubesim clusters: name -> kubeconfig document."""
+    async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
+        sim.write_files(tmp_path)
+        yield {name: (tmp_path / f"{name}.kubeconfig").read_text() for name in sim.clusters}
+
+
+def stub(address: str) -> federation_pb2_grpc.FederationAsyncStub:
+    return federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))  # type: ignore[return-value]
+
+
+async def leader_of(proxies: list[ProxyProcess]) -> tuple[ProxyProcess, list[ProxyProcess]]:
+    """The leader (by gRPC health) and the followers, once one leads."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for proxy in proxies:
+            health = health_pb2_grpc.HealthStub(grpc.aio.insecure_channel(proxy.address))
+            answer = await health.Check(
+                health_pb2.HealthCheckRequest(service="fed.v1.FederationLeader")
+            )
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                return proxy, [p for p in proxies if p is not proxy]
+        await asyncio.sleep(0.1)
+    raise AssertionError("no proxy became leader")
+
+
+async def publish_status(store: EtcdStore, keys: Keys, name: str) -> None:
+    """What a worker would publish for a cluster of NODES empty nodes."""
+    status = types_pb2.ClusterStatus(
+        cluster=name,
+        reachable=True,
+        allocatable=types_pb2.Resources(
+            cpu_millis=NODES * NODE_CPU, memory_bytes=NODES * NODE_MEM, pods=NODES * 110
+        ),
+        nodes_total=NODES,
+        nodes_ready=NODES,
+        node_grades=[
+            types_pb2.NodeGrade(
+                free_cpu_millis=NODE_CPU, free_memory_bytes=NODE_MEM, free_pods=110, count=NODES
+            )
+        ],
+    )
+    status.heartbeat.GetCurrentTime()
+    await store.put(keys.cluster_status(name), status.SerializeToString())
+
+
+async def register_all(api: federation_pb2_grpc.FederationAsyncStub, clusters: dict[str, str]):  # type: ignore[no-untyped-def]
+    for index, (name, kubeconfig) in enumerate(sorted(clusters.items())):
+        spec = types_pb2.ClusterSpec(
+            name=name, kubeconfig=kubeconfig, region=f"r{index + 1}", zone=f"r{index + 1}-a"
+        )
+        await api.RegisterCluster(
+            federation_pb2.RegisterClusterRequest(request_id=f"reg-{name}", spec=spec)
+        )
+
+
+def workload(name: str, replicas: int, cpu: int = 1000) -> types_pb2.WorkloadSpec:
+    return types_pb2.WorkloadSpec(
+        namespace="team-a",
+        name=name,
+        replicas=replicas,
+        resources=types_pb2.Resources(cpu_millis=cpu, memory_bytes=GIB),
+    )
+
+
+async def test_one_leader_and_health_per_role(proxies: list[ProxyProcess]) -> None:
+    leader, followers = await leader_of(proxies)
+    topology = await stub(followers[0].address).GetTopology(federation_pb2.GetTopologyRequest())
+    assert topology.leader.member.address == leader.address
+    assert {p.member.id for p in topology.proxies} == {"p1", "p2", "p3"}
+    for proxy in proxies:
+        health = health_pb2_grpc.HealthStub(grpc.aio.insecure_channel(proxy.address))
+        api = await health.Check(health_pb2.HealthCheckRequest(service="fed.v1.Federation"))
+        assert api.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_follower_forwards_admin_writes_and_answers_once_per_request_id(
+    proxies: list[ProxyProcess], clusters: dict[str, str], store: EtcdStore, keys: Keys
+) -> None:
+    _, followers = await leader_of(proxies)
+    api = stub(followers[0].address)
+    spec = types_pb2.ClusterSpec(name="c1", kubeconfig=clusters["c1"], region="r1", zone="r1-a")
+    request = federation_pb2.RegisterClusterRequest(request_id="reg-1", spec=spec)
+    first = await api.RegisterCluster(request)
+    again = await stub(followers[1].address).RegisterCluster(request)
+    assert first == again
+    assert first.spec.state == types_pb2.ADMIN_STATE_ACTIVE
+    assert not first.spec.kubeconfig, "credentials are never sent back"
+    stored = types_pb2.ClusterSpec.FromString((await store.get(keys.cluster_spec("c1"))).value)  # type: ignore[union-attr]
+    assert stored.kubeconfig == clusters["c1"]
+
+    cordoned = await api.CordonCluster(
+        federation_pb2.CordonClusterRequest(request_id="cordon-1", name="c1", reason="drill")
+    )
+    assert cordoned.spec.state == types_pb2.ADMIN_STATE_CORDONED
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "field"),
+    [
+        (types_pb2.ClusterSpec(name="Bad_Name", kubeconfig="x"), "INVALID_ARGUMENT", "spec.name"),
+        (types_pb2.ClusterSpec(name="c9"), "INVALID_ARGUMENT", "spec.kubeconfig"),
+        (
+            types_pb2.ClusterSpec(
+                name="c9",
+                kubeconfig="clusters: [{name: x, cluster: {server: 'http://127.0.0.1:9'}}]",
+            ),
+            "FAILED_PRECONDITION",
+            "cannot reach",
+        ),
+    ],
+)
+async def test_bad_registrations_get_a_clear_status(
+    proxies: list[ProxyProcess], spec: types_pb2.ClusterSpec, code: str, field: str
+) -> None:
+    leader, _ = await leader_of(proxies)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub(leader.address).RegisterCluster(
+            federation_pb2.RegisterClusterRequest(request_id="bad", spec=spec)
+        )
+    assert raised.value.code().name == code
+    assert field in (raised.value.details() or "")
+
+
+async def test_place_reserves_once_per_request_id_and_names_bad_fields(
+    proxies: list[ProxyProcess], clusters: dict[str, str], store: EtcdStore, keys: Keys
+) -> None:
+    leader, followers = await leader_of(proxies)
+    api = stub(followers[0].address)
+    await register_all(api, clusters)
+    for name in clusters:
+        await publish_status(store, keys, name)
+
+    request = federation_pb2.PlaceWorkloadRequest(request_id="place-web", spec=workload("web", 6))
+    first = await api.PlaceWorkload(request)
+    again = await stub(leader.address).PlaceWorkload(request)
+    assert first == again
+    assert sum(p.replicas for p in first.workload.placement.clusters) == 6
+    reservations = (await store.range(keys.reservations_prefix())).kvs
+    assert sum(types_pb2.Reservation.FromString(kv.value).replicas for kv in reservations) == 6
+
+    bad = federation_pb2.PlaceWorkloadRequest(request_id="bad-1", spec=workload("w2", -1))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await api.PlaceWorkload(bad)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "spec.replicas" in (raised.value.details() or "")
+
+    scaled = await api.ScaleWorkload(
+        federation_pb2.ScaleWorkloadRequest(
+            request_id="scale-web", namespace="team-a", name="web", replicas=9
+        )
+    )
+    assert sum(p.replicas for p in scaled.workload.placement.clusters) == 9
+
+
+async def test_concurrent_placements_never_over_commit(
+    proxies: list[ProxyProcess], clusters: dict[str, str], store: EtcdStore, keys: Keys
+) -> None:
+    leader, _ = await leader_of(proxies)
+    await register_all(stub(leader.address), clusters)
+    for name in clusters:
+        await publish_status(store, keys, name)
+    apis = [stub(p.address) for p in proxies]
+
+    async def place(index: int) -> str:
+        request = federation_pb2.PlaceWorkloadRequest(
+            request_id=f"race-{index}", spec=workload(f"w{index}", 1, cpu=1000)
+        )
+        try:
+            await apis[index % len(apis)].PlaceWorkload(request, timeout=30)
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()
+            assert "c1" in (error.details() or ""), "per-cluster reasons are named"
+            return "exhausted"
+        return "placed"
+
+    outcomes = await asyncio.gather(*(place(i) for i in range(300)))
+    capacity = len(clusters) * NODES * (NODE_CPU // 1000)
+    assert outcomes.count("placed") == capacity
+    reservations = [
+        types_pb2.Reservation.FromString(kv.value)
+        for kv in (await store.range(keys.reservations_prefix())).kvs
+    ]
+    ledger = Ledger(reservations)
+    for name in clusters:
+        assert ledger.reserved(name).cpu_millis <= NODES * NODE_CPU
+    print(
+        json.dumps({"placed": outcomes.count("placed"), "exhausted": outcomes.count("exhausted")})
+    )
