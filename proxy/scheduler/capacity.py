@@ -24,12 +24,31 @@ class Bucket:
     count: int
 
 
+MAX_BUCKETS = 16
+"""Beyond this many distinct node grades, neighbours merge into their lower bound: the summary
+stays small and only ever under-estimates free room."""
+
+
 def _normalised(buckets: Iterable[Bucket]) -> tuple[Bucket, ...]:
     merged: dict[Quantity, int] = {}
     for bucket in buckets:
         if bucket.count > 0:
             merged[bucket.free] = merged.get(bucket.free, 0) + bucket.count
-    return tuple(Bucket(free, merged[free]) for free in sorted(merged, key=Quantity.values))
+    ordered = [Bucket(free, merged[free]) for free in sorted(merged, key=Quantity.values)]
+    while len(ordered) > MAX_BUCKETS:
+        ordered = _halved(ordered)
+    return tuple(ordered)
+
+
+def _halved(ordered: list[Bucket]) -> list[Bucket]:
+    """Merge neighbours pairwise (ascending order), each pair into its lower bound."""
+    result = [
+        Bucket(first.free.lower_bound(second.free), first.count + second.count)
+        for first, second in zip(ordered[0::2], ordered[1::2], strict=False)
+    ]
+    if len(ordered) % 2:
+        result.append(ordered[-1])
+    return result
 
 
 def first_fit(
@@ -99,7 +118,17 @@ class ClusterCapacity:
     def node_fit(self, shape: Quantity) -> int:
         if self.buckets is None:
             return UNLIMITED
-        return sum(bucket.count * bucket.free.copies(shape) for bucket in self.buckets)
+        total = 0
+        for bucket in self.buckets:
+            free = bucket.free
+            if (
+                free.cpu_millis >= shape.cpu_millis
+                and free.memory_bytes >= shape.memory_bytes
+                and free.gpu >= shape.gpu
+                and free.pods >= shape.pods
+            ):
+                total += bucket.count * free.copies(shape)
+        return total
 
     def max_replicas(self, shape: Quantity) -> int:
         """Replicas of shape that fit under both limits."""

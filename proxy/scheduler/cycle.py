@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.ledger import Ledger, OverCommitError
 from proxy.scheduler.assemble import added, assignments, failure, unchanged
@@ -42,11 +42,33 @@ class EquivalenceClass:
     scores: Mapping[str, Mapping[str, Score]]
     base: Mapping[str, float]
     weights: Mapping[str, float]
+    dynamic: dict[str, tuple[int, Status, int]] = field(default_factory=dict, compare=False)
+    """Per cluster: ledger generation, dynamic verdict and replicas that fit (a cache)."""
+    idle: dict[str, float] = field(default_factory=dict, compare=False)
+    """Weighted per-request scores of a request that holds nothing yet (a cache)."""
 
 
 def tiebreak(workload: str, cluster: str) -> int:
     """A stable hash of (workload, cluster): equal scores rank without alphabetical bias."""
     return zlib.crc32(cluster.encode(), zlib.crc32(workload.encode()))
+
+
+def _ranked(
+    workload: str, scored: list[tuple[float, ClusterView, int]]
+) -> list[tuple[float, ClusterView, int]]:
+    """Best score first; equal scores in the order of their tie-break hash."""
+    scored.sort(key=lambda item: -item[0])
+    start = 0
+    while start < len(scored):
+        end = start + 1
+        while end < len(scored) and scored[end][0] == scored[start][0]:
+            end += 1
+        if end - start > 1:
+            scored[start:end] = sorted(
+                scored[start:end], key=lambda item: tiebreak(workload, item[1].name)
+            )
+        start = end
+    return scored
 
 
 class Cycle:
@@ -114,41 +136,63 @@ class Cycle:
         self, request: PlacementRequest, found: EquivalenceClass
     ) -> tuple[list[Candidate], dict[str, Status]]:
         """Feasible clusters for this request, best first, and every rejected cluster."""
-        plugins = found.plugins
         rejected = dict(found.rejected)
-        context = PluginContext(found.context.shape, found.context.selection, request.held())
-        topology = request.policy.spread.topology
-        feasible: list[tuple[ClusterState, float]] = []
+        feasible: list[tuple[ClusterView, int]] = []
         for view in found.passed:
             if view.name in request.evacuate:
                 rejected[view.name] = Status.unresolvable("being evacuated", EVACUATION)
                 continue
-            state = self.state(view, plugins)
-            status = run_filters(plugins.dynamic_filters, context, state)
+            status, available = self._dynamic(found, view)
             if status.ok:
-                feasible.append((state, found.base.get(view.name, 0.0)))
+                feasible.append((view, available))
             else:
                 rejected[view.name] = status
-        extra = run_scores(plugins.request_scores, context, [state for state, _ in feasible])
-        ranked = [
-            (
-                -(base + weighted_total(extra[state.name], found.weights)),
-                tiebreak(request.workload, state.name),
-                state,
-            )
-            for state, base in feasible
-        ]
-        ranked.sort(key=lambda item: (item[0], item[1]))
-        shape = found.context.shape
+        extra = self._request_scores(request, found)
+        ranked = _ranked(
+            request.workload,
+            [
+                (found.base.get(view.name, 0.0) + extra.get(view.name, 0.0), view, available)
+                for view, available in feasible
+            ],
+        )
+        topology = request.policy.spread.topology
         return [
-            Candidate(
-                state.name,
-                state.view.topology(topology),
-                -negative,
-                state.capacity.max_replicas(shape) if state.capacity is not None else 0,
-            )
-            for negative, _, state in ranked
+            Candidate(view.name, view.topology(topology), score, available)
+            for score, view, available in ranked
         ], rejected
+
+    def _dynamic(self, found: EquivalenceClass, view: ClusterView) -> tuple[Status, int]:
+        """The ledger-dependent verdict and the replicas that fit, re-run only when the
+        cluster's reservations changed since the class last looked."""
+        generation = self.ledger.generation(view.name)
+        cached = found.dynamic.get(view.name)
+        if cached is not None and cached[0] == generation:
+            return cached[1], cached[2]
+        state = self.state(view, found.plugins)
+        status = run_filters(found.plugins.dynamic_filters, found.context, state)
+        capacity = state.capacity
+        available = capacity.max_replicas(found.context.shape) if capacity is not None else 0
+        found.dynamic[view.name] = (generation, status, available)
+        return status, available
+
+    def _request_scores(
+        self, request: PlacementRequest, found: EquivalenceClass
+    ) -> Mapping[str, float]:
+        """Weighted per-request scores (they depend on the current placement); computed once
+        per class for requests that hold nothing yet."""
+        plugins = found.plugins
+        if not plugins.request_scores:
+            return {}
+        if not request.current and found.idle:
+            return found.idle
+        held = request.held()
+        context = PluginContext(found.context.shape, found.context.selection, held)
+        states = [self.state(view, plugins) for view in found.passed]
+        scores = run_scores(plugins.request_scores, context, states)
+        totals = {name: weighted_total(items, found.weights) for name, items in scores.items()}
+        if not request.current:
+            found.idle.update(totals)
+        return totals
 
     def decide(self, request: PlacementRequest) -> Decision:
         """Filter, score and divide one request; the ledger is not changed."""

@@ -72,10 +72,24 @@ class Quantity:
     def copies(self, shape: Quantity) -> int:
         """How many copies of shape fit in self; dimensions the shape does not use do not limit."""
         best = UNLIMITED
-        for free, need in zip(self.values(), shape.values(), strict=True):
-            if need > 0:
-                best = min(best, max(free, 0) // need)
+        if shape.cpu_millis > 0:
+            best = min(best, max(self.cpu_millis, 0) // shape.cpu_millis)
+        if shape.memory_bytes > 0:
+            best = min(best, max(self.memory_bytes, 0) // shape.memory_bytes)
+        if shape.gpu > 0:
+            best = min(best, max(self.gpu, 0) // shape.gpu)
+        if shape.pods > 0:
+            best = min(best, max(self.pods, 0) // shape.pods)
         return best
+
+    def lower_bound(self, other: Quantity) -> Quantity:
+        """The per-dimension minimum: what both amounts have at least."""
+        return Quantity(
+            min(self.cpu_millis, other.cpu_millis),
+            min(self.memory_bytes, other.memory_bytes),
+            min(self.gpu, other.gpu),
+            min(self.pods, other.pods),
+        )
 
     def exceeded(self, limit: Quantity, added: Quantity) -> list[str]:
         """Dimensions where self exceeds limit among those that added grows."""
