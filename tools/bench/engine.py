@@ -4,7 +4,7 @@ A batch of 1,000 requests in 20 equivalence classes, scheduled with classes shar
 and score once per class) and without (filter and score every request). Prints its figures;
 the last line is one JSON object with them.
 
-    python -m tools.bench.engine [--clusters 100] [--requests 1000] [--classes 20] [--runs 3]
+    python -m tools.bench.engine [--clusters 100] [--requests 1000] [--classes 20] [--runs 2]
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--classes", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     figures = run(args.clusters, args.requests, args.classes, args.runs)
     print(f"fleet: {figures.clusters} clusters; batch: {figures.requests} requests")

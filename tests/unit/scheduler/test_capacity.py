@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from unit.scheduler.scheduler_fleet import GI, Fake, reservation
 
-from proxy.scheduler.capacity import Bucket, ClusterCapacity, first_fit, unmaterialised
+from proxy.scheduler.capacity import (
+    MAX_BUCKETS,
+    Bucket,
+    ClusterCapacity,
+    first_fit,
+    unmaterialised,
+)
 from proxy.scheduler.resources import Quantity
 
 ONE = Quantity(1000, GI, 0, 1)
@@ -82,3 +88,12 @@ def test_place_consumes_both_limits() -> None:
     after = fit.place(ONE, 3)
     assert after.max_replicas(ONE) == 1
     assert after.reserved == ONE.times(3)
+
+
+def test_many_distinct_grades_merge_into_lower_bounds() -> None:
+    buckets = tuple(Bucket(Quantity(1000 + index, GI + index, 0, 10), 1) for index in range(40))
+    merged, placed = first_fit(buckets, Quantity(1, 1, 0, 1), 0)
+    assert placed == 0
+    assert len(merged) <= MAX_BUCKETS
+    assert sum(bucket.count for bucket in merged) == 40
+    assert merged[0].free == Quantity(1000, GI, 0, 10)
