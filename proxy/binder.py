@@ -82,7 +82,7 @@ class Binder:
             try:
                 await self._bind(workload)
             except (ApiError, grpc.aio.AioRpcError) as error:
-                _log.warning("bind deferred", extra={"workload": "/".join(key), "err": str(error)})
+                _log.debug("bind deferred", extra={"workload": "/".join(key), "err": str(error)})
 
     async def _bind(self, workload: types_pb2.Workload) -> None:
         if workload.phase == Phase.WORKLOAD_PHASE_DELETING:

@@ -8,45 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from proxy_support import (
+    NODE_CPU,
+    NODES,
+    ProxyProcess,
+    leader_of,
+    publish_status,
+    register_all,
+    stub,
+    workload,
+)
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
 from common.keys import Keys
-from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from fed.v1 import federation_pb2, types_pb2
 from proxy.ledger import Ledger
-from tools.devstack.child import JsonLinesChild
 from tools.kubesim import KubeSim, SimConfig
 
 pytestmark = pytest.mark.integration
-
-GIB = 1 << 30
-NODES, NODE_CPU, NODE_MEM = 10, 4000, 16 * GIB
-
-
-class ProxyProcess(JsonLinesChild):
-    def __init__(self, endpoint: str, keys: Keys, name: str) -> None:
-        args = [
-            "--etcd",
-            endpoint,
-            "--id",
-            name,
-            "--set",
-            f"etcd.prefix={keys.prefix}",
-            "--set",
-            "election.ttl_s=3",
-            "--set",
-            "observability.log_level=WARNING",
-        ]
-        super().__init__(name, "proxy", args)  # fmt: skip
-        ready, _ = self.expect("ready", timeout_s=20)
-        self.address: str = ready["address"]
 
 
 @pytest.fixture
@@ -67,64 +53,6 @@ async def clusters(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
         sim.write_files(tmp_path)
         yield {name: (tmp_path / f"{name}.kubeconfig").read_text() for name in sim.clusters}
-
-
-def stub(address: str) -> federation_pb2_grpc.FederationAsyncStub:
-    return federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))  # type: ignore[return-value]
-
-
-async def leader_of(proxies: list[ProxyProcess]) -> tuple[ProxyProcess, list[ProxyProcess]]:
-    """The leader (by gRPC health) and the followers, once one leads."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        for proxy in proxies:
-            health = health_pb2_grpc.HealthStub(grpc.aio.insecure_channel(proxy.address))
-            answer = await health.Check(
-                health_pb2.HealthCheckRequest(service="fed.v1.FederationLeader")
-            )
-            if answer.status == health_pb2.HealthCheckResponse.SERVING:
-                return proxy, [p for p in proxies if p is not proxy]
-        await asyncio.sleep(0.1)
-    raise AssertionError("no proxy became leader")
-
-
-async def publish_status(store: EtcdStore, keys: Keys, name: str) -> None:
-    """What a worker would publish for a cluster of NODES empty nodes."""
-    status = types_pb2.ClusterStatus(
-        cluster=name,
-        reachable=True,
-        allocatable=types_pb2.Resources(
-            cpu_millis=NODES * NODE_CPU, memory_bytes=NODES * NODE_MEM, pods=NODES * 110
-        ),
-        nodes_total=NODES,
-        nodes_ready=NODES,
-        node_grades=[
-            types_pb2.NodeGrade(
-                free_cpu_millis=NODE_CPU, free_memory_bytes=NODE_MEM, free_pods=110, count=NODES
-            )
-        ],
-    )
-    status.heartbeat.GetCurrentTime()
-    await store.put(keys.cluster_status(name), status.SerializeToString())
-
-
-async def register_all(api: federation_pb2_grpc.FederationAsyncStub, clusters: dict[str, str]):  # type: ignore[no-untyped-def]
-    for index, (name, kubeconfig) in enumerate(sorted(clusters.items())):
-        spec = types_pb2.ClusterSpec(
-            name=name, kubeconfig=kubeconfig, region=f"r{index + 1}", zone=f"r{index + 1}-a"
-        )
-        await api.RegisterCluster(
-            federation_pb2.RegisterClusterRequest(request_id=f"reg-{name}", spec=spec)
-        )
-
-
-def workload(name: str, replicas: int, cpu: int = 1000) -> types_pb2.WorkloadSpec:
-    return types_pb2.WorkloadSpec(
-        namespace="team-a",
-        name=name,
-        replicas=replicas,
-        resources=types_pb2.Resources(cpu_millis=cpu, memory_bytes=GIB),
-    )
 
 
 async def test_one_leader_and_health_per_role(proxies: list[ProxyProcess]) -> None:

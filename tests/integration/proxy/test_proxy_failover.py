@@ -1,0 +1,118 @@
+"""SIGKILL of the leader proxy in the middle of a placement load.
+
+Clients behave as the real client does: on UNAVAILABLE they retry the same request_id on
+another replica. Every acknowledged placement must be in etcd exactly once, reservations
+must add up to exactly the acknowledged replicas, and a new leader must take writes
+within 3 s of the kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from proxy_support import (
+    ProxyProcess,
+    leader_of,
+    publish_status,
+    register_all,
+    stub,
+    workload,
+)
+
+from common.etcd_launcher import EmbeddedEtcd
+from common.etcd_store import EtcdStore
+from common.keys import Keys
+from fed.v1 import federation_pb2, types_pb2
+from tools.kubesim import KubeSim, SimConfig
+
+pytestmark = pytest.mark.integration
+CLIENTS, PER_CLIENT = 16, 20
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+@pytest.fixture
+def proxies(etcd: EmbeddedEtcd, keys: Keys) -> Iterator[list[ProxyProcess]]:
+    started = [ProxyProcess(etcd.endpoint, keys, name, ttl_s=2) for name in ("p1", "p2", "p3")]
+    yield started
+    for proxy in started:
+        proxy.stop()
+
+
+async def test_leader_sigkill_under_load_loses_and_doubles_nothing(
+    proxies: list[ProxyProcess], store: EtcdStore, keys: Keys, tmp_path: Path
+) -> None:
+    leader, followers = await leader_of(proxies)
+    async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
+        sim.write_files(tmp_path)
+        kubeconfigs = {n: (tmp_path / f"{n}.kubeconfig").read_text() for n in sim.clusters}
+        await register_all(stub(leader.address), kubeconfigs)
+    for name in kubeconfigs:
+        await publish_status(store, keys, name)
+
+    apis = [stub(p.address) for p in followers]
+    acknowledged: dict[str, federation_pb2.PlaceWorkloadResponse] = {}
+    halfway = asyncio.Event()
+
+    async def client(index: int) -> None:
+        for serial in range(PER_CLIENT):
+            if serial == PER_CLIENT // 2:
+                halfway.set()
+            request_id = f"load-{index}-{serial}"
+            spec = workload(f"w-{index}-{serial}", 2, cpu=100, memory=64 << 20)
+            request = federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
+            acknowledged[request_id] = await place_with_retries(apis, request, index)
+
+    async def kill_and_probe() -> float:
+        """SIGKILL the leader, then time the first placement sent after the kill."""
+        await halfway.wait()
+        leader.process.send_signal(signal.SIGKILL)
+        killed_at = time.monotonic()
+        spec = workload("probe", 1, cpu=100, memory=64 << 20)
+        request = federation_pb2.PlaceWorkloadRequest(request_id="probe", spec=spec)
+        acknowledged["probe"] = await place_with_retries(apis, request, 0)
+        return time.monotonic() - killed_at
+
+    takeover_s, *_ = await asyncio.gather(kill_and_probe(), *(client(i) for i in range(CLIENTS)))
+    print(f"\na new leader acknowledged a write {takeover_s:.2f} s after SIGKILL of the leader")
+    assert takeover_s <= 3.0
+
+    workloads = {
+        kv.key: types_pb2.Workload.FromString(kv.value)
+        for kv in (await store.range(keys.workloads_prefix())).kvs
+    }
+    reservations = [
+        types_pb2.Reservation.FromString(kv.value)
+        for kv in (await store.range(keys.reservations_prefix())).kvs
+    ]
+    assert len(acknowledged) == CLIENTS * PER_CLIENT + 1
+    for response in acknowledged.values():
+        spec = response.workload.spec
+        stored = workloads[keys.workload(spec.namespace, spec.name)]
+        assert stored.placement == response.workload.placement
+    assert len(workloads) == len(acknowledged), "no workload placed twice or lost"
+    reserved_by_id = {r.id: r for r in reservations}
+    placed_ids = {p.reservation_id for w in workloads.values() for p in w.placement.clusters}
+    assert placed_ids == set(reserved_by_id), "every reservation backs exactly one placement"
+    assert sum(r.replicas for r in reservations) == 2 * CLIENTS * PER_CLIENT + 1
+
+
+async def place_with_retries(
+    apis: list, request: federation_pb2.PlaceWorkloadRequest, index: int
+) -> federation_pb2.PlaceWorkloadResponse:
+    """The real client's behaviour: same request_id, next replica, for up to 20 s."""
+    deadline = time.monotonic() + 20
+    attempt = index
+    while True:
+        try:
+            return await apis[attempt % len(apis)].PlaceWorkload(request, timeout=5)
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in RETRYABLE or time.monotonic() > deadline:
+                raise
+            attempt += 1
+            await asyncio.sleep(0.05)
