@@ -93,13 +93,14 @@ class ClusterSim:
         )
 
     async def _control_loop(self) -> None:
+        """Small batches, yielding to the API server between them; idle ticks sleep."""
         while True:
             try:
                 busy = self.tick()
             except Exception:
                 log.exception("kubesim %s: controller tick failed", self.name)
                 busy = 0
-            await asyncio.sleep(0 if busy >= self.config.tick_budget else self.config.tick)
+            await asyncio.sleep(0 if busy else self.config.tick)
 
     async def apply_fault(self, fault: Fault) -> dict[str, Any]:
         """Apply one fault command and return the resulting fault state."""

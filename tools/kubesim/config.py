@@ -33,7 +33,7 @@ class SimConfig:
     kubelet_delay: float = 0.5
     termination_delay: float = 0.5
     tick: float = 0.05
-    tick_budget: int = 500
+    tick_budget: int = 64
     seed: int = 0
     controllers: bool = True
     cluster_nodes: dict[str, int] = field(default_factory=dict)

@@ -129,7 +129,7 @@ class DeploymentController:
             used = create + min(len(delete), max(0, budget - create))
             pods = self._pods(entry, current)
         self._write_status(entry, pods, desired)
-        return used, pods.total != desired or bool(pods.old)
+        return used, used >= budget
 
     def _plan(self, spec: dict[str, Any], pods: PodSets, desired: int) -> tuple[int, list[Entry]]:
         strategy = spec.get("strategy") or {}

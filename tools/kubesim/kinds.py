@@ -83,15 +83,48 @@ _SPEC_CAUSES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
 }
 
 
-def validate(rt: ResourceType, obj: dict[str, Any]) -> None:
-    """Raise 422 Invalid listing every cause, as kube-apiserver does."""
+def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+    """Raise 422 Invalid listing every cause, as kube-apiserver does; `old` is the stored
+    object on updates (for immutable fields)."""
     name = obj["metadata"].get("name", "")
     causes = _name_causes(rt, name)
     check = _SPEC_CAUSES.get(rt.plural)
     if check is not None:
         causes += check(obj)
+    if old is not None:
+        causes += _immutable_causes(rt, obj, old)
     if causes:
         raise invalid(rt.kind, name, causes, rt.group)
+
+
+_POD_MUTABLE = frozenset({"activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"})
+
+
+def _pod_shape(spec: dict[str, Any]) -> dict[str, Any]:
+    """A pod spec without the fields an update may change (images, tolerations, ...)."""
+    shape = {k: v for k, v in spec.items() if k not in _POD_MUTABLE}
+    for field in ("containers", "initContainers"):
+        if field in shape:
+            shape[field] = [{k: v for k, v in c.items() if k != "image"} for c in shape[field]]
+    return shape
+
+
+def _immutable_causes(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
+    if rt.plural == "pods" and _pod_shape(spec) != _pod_shape(old_spec):
+        return [
+            (
+                "FieldValueForbidden",
+                "spec",
+                "Forbidden: pod updates may not change fields other than "
+                "`spec.containers[*].image`, `spec.initContainers[*].image`, "
+                "`spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing "
+                "tolerations), `spec.terminationGracePeriodSeconds`",
+            )
+        ]
+    if rt.plural == "deployments" and spec.get("selector") != old_spec.get("selector"):
+        return [("FieldValueInvalid", "spec.selector", "Invalid value: field is immutable")]
+    return []
 
 
 def _default_container(container: dict[str, Any]) -> dict[str, Any]:

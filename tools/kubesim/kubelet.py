@@ -151,7 +151,7 @@ class Kubelet:
             "startTime": now,
             "containerStatuses": _container_statuses(entry.obj.get("spec") or {}, now),
         }
-        self.registry.replace_entry(PODS, entry, {**entry.obj, "status": status}, "status")
+        self.registry.set_status(PODS, entry, status)
 
     def set_pods_ready(self, node_name: str, pod_keys: set[str], ready: bool) -> None:
         """Flip the Ready condition of the running pods on a node (node lost or back)."""

@@ -14,7 +14,8 @@ from tools.kubesim.errors import ApiError, bad_request
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
-PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH)
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH)
 
 # Lists merged by key under strategic merge (patchStrategy=merge in the Kubernetes types),
 # looked up by field name: the subset of types kubesim serves has no ambiguous names.

@@ -22,7 +22,7 @@ from tools.kubesim.errors import (
     invalid,
     not_found,
 )
-from tools.kubesim.patch import apply_patch
+from tools.kubesim.patch import STRATEGIC_MERGE_PATCH, apply_patch
 from tools.kubesim.resources import DEPLOYMENTS, NAMESPACES, PODS, ResourceType
 from tools.kubesim.selectors import FieldSelector, LabelSelector
 from tools.kubesim.store import Entry, Store, object_key
@@ -238,7 +238,7 @@ class Registry:
                 else:
                     obj.pop("status", None)
             kinds.prepare_update(rt, obj)
-            kinds.validate(rt, obj)
+            kinds.validate(rt, obj, old.obj)
             if obj.get("spec") != old.obj.get("spec") and "generation" in old.meta:
                 meta["generation"] = old.meta["generation"] + 1
             elif "generation" in old.meta:
@@ -259,6 +259,13 @@ class Registry:
         }
         if obj == old.obj:
             return old
+        return self.store.commit(
+            rt.plural, self.key(rt, old.meta.get("namespace"), old.meta["name"]), obj
+        )
+
+    def set_status(self, rt: ResourceType, old: Entry, status: dict[str, Any]) -> Entry:
+        """Commit a new status a controller computed (it knows the status changed)."""
+        obj = {**old.obj, "status": status}
         return self.store.commit(
             rt.plural, self.key(rt, old.meta.get("namespace"), old.meta["name"]), obj
         )
@@ -292,6 +299,38 @@ class Registry:
         obj = self._decode(rt, namespace, patched)
         obj["metadata"]["name"] = name
         return self.replace_entry(rt, old, obj, subresource)
+
+    def apply(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        field_manager: str,
+        subresource: str = "",
+    ) -> tuple[Entry, bool]:
+        """Server-side apply, simplified: create when missing, else merge the applied
+        configuration (strategic merge). Field ownership is not tracked, so fields dropped
+        from the configuration are kept. Returns (entry, created)."""
+        if not field_manager:
+            raise invalid(
+                "PatchOptions",
+                "",
+                [("FieldValueRequired", "fieldManager", "Required value: is required for apply")],
+                "meta.k8s.io",
+            )
+        if not isinstance(body, dict):
+            raise bad_request("apply patch must be an object")
+        applied_name = (body.get("metadata") or {}).get("name")
+        if applied_name and applied_name != name:
+            raise bad_request(
+                f"the name of the object ({applied_name}) does not match the name on the URL "
+                f"({name})"
+            )
+        if self.find(rt, namespace, name) is None and not subresource:
+            doc = {**body, "metadata": {**(body.get("metadata") or {}), "name": name}}
+            return self.create(rt, namespace, doc), True
+        return self.patch(rt, namespace, name, STRATEGIC_MERGE_PATCH, body, subresource), False
 
     def delete(
         self, rt: ResourceType, namespace: str | None, name: str, options: DeleteOptions

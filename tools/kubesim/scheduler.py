@@ -290,4 +290,4 @@ class Scheduler:
             }
         )
         status["conditions"] = conditions
-        self.registry.replace_entry(PODS, entry, {**entry.obj, "status": status}, "status")
+        self.registry.set_status(PODS, entry, status)

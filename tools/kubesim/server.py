@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import yaml
 from aiohttp import web
 
 from tools.kubesim import discovery, openapi, tables
@@ -22,6 +23,8 @@ from tools.kubesim.watch import Watcher, WatchHub, error_line
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 HEALTH_PATHS = frozenset({"healthz", "readyz", "livez"})
 
 
@@ -251,6 +254,18 @@ class ApiServer:
         raw = await request.read()
         if not raw:
             return None
+        content_type = request.headers.get("Content-Type", "")
+        if content_type.startswith(PROTOBUF):
+            raise ApiError(
+                415,
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {JSON}, application/yaml (kubesim does not decode protobuf)",
+            )
+        if content_type.startswith(APPLY_PATCH) or content_type.startswith("application/yaml"):
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise bad_request(f"error decoding YAML: {exc}") from exc
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -331,6 +346,12 @@ class ApiServer:
             )
         if target.subresource not in ("", "status"):
             raise ApiError(405, f"PATCH is not supported on {target.subresource}")
+        if content_type.startswith(APPLY_PATCH):
+            manager = request.query.get("fieldManager", "")
+            entry, created = self.registry.apply(
+                target.rt, target.namespace, target.name, body, manager, target.subresource
+            )
+            return respond(entry.raw(), 201 if created else 200)
         entry = self.registry.patch(
             target.rt, target.namespace, target.name, content_type, body, target.subresource
         )
@@ -364,8 +385,11 @@ class ApiServer:
         since = query.get("resourceVersion", "")
         response = web.StreamResponse(headers={"Content-Type": JSON})
         response.enable_chunked_encoding()
+        initial = query.get("sendInitialEvents") in ("true", "1")
         try:
-            self.hub.open(watcher, None if since in ("", "0") else _int(since))
+            self.hub.open(watcher, None if initial or since in ("", "0") else _int(since))
+            if initial:
+                watcher.push(self._bookmark(target.rt, initial_events_end=True))
         except ApiError as error:
             await response.prepare(request)
             await response.write(error_line(error))
@@ -412,12 +436,13 @@ class ApiServer:
             return
         await response.write_eof()
 
-    def _bookmark(self, rt: ResourceType) -> bytes:
-        obj = {
-            "kind": rt.kind,
-            "apiVersion": rt.api_version,
-            "metadata": {"resourceVersion": str(self.registry.store.rv)},
-        }
+    def _bookmark(self, rt: ResourceType, initial_events_end: bool = False) -> bytes:
+        """A BOOKMARK; the one ending a sendInitialEvents stream carries the annotation
+        client-go's watch-list waits for."""
+        meta: dict[str, Any] = {"resourceVersion": str(self.registry.store.rv)}
+        if initial_events_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
         return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 
