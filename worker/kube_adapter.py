@@ -9,6 +9,7 @@ faster than the client's model deserialisation on clusters with tens of thousand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import threading
@@ -285,9 +286,14 @@ class WatchStream:
 
     def close(self) -> None:
         self._closed.set()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        """Cut the stream's socket so that the reading thread returns at once."""
         response = self._response
         if response is not None:
-            response.shutdown()
+            with contextlib.suppress(ValueError, OSError):
+                response.shutdown()
 
     def _emit(self, item: object) -> None:
         if self._loop.is_closed():
@@ -301,7 +307,7 @@ class WatchStream:
         try:
             self._response = self._adapter.open_watch(self._kind, self._rv)
             if self._closed.is_set():
-                self._response.shutdown()
+                self._shutdown()
             for line in iter_resp_lines(self._response):
                 if self._closed.is_set():
                     break

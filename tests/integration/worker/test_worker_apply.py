@@ -1,0 +1,145 @@
+"""Apply / Remove against kubesim: idempotence, epochs, errors, workload status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from integration.worker.worker_support import WorkerThread, wait_for, worker_settings, write_records
+
+from common.etcd_launcher import EmbeddedEtcd
+from common.keys import Keys
+from fed.v1 import types_pb2, worker_pb2
+from tools.kubesim import SimThread
+
+pytestmark = pytest.mark.integration
+SHAPE = types_pb2.Resources(cpu_millis=500, memory_bytes=256 * 1024**2)
+
+
+@pytest.fixture
+def worker(etcd: EmbeddedEtcd, keys: Keys, fleet: SimThread) -> Iterator[WorkerThread]:
+    write_records(etcd.endpoint, keys, fleet, {"w1": (["c1"], [])})
+    with WorkerThread(worker_settings(etcd.endpoint, keys, "w1")) as running:
+        wait_for(lambda: running.synced("c1"), what="cache synced")
+        yield running
+
+
+def apply_request(replicas: int = 3, epoch: int = 5, **fields: object) -> worker_pb2.ApplyRequest:
+    values: dict[str, object] = {
+        "cluster": "c1",
+        "namespace": "team-a",
+        "name": "web",
+        "reservation_id": "r-1",
+        "epoch": epoch,
+        "replicas": replicas,
+        "per_replica": SHAPE,
+        "labels": {"app": "web"},
+    }
+    return worker_pb2.ApplyRequest(**{**values, **fields})  # type: ignore[arg-type]
+
+
+def deployments(fleet: SimThread, namespace: str) -> list[dict[str, object]]:
+    def read() -> list[dict[str, object]]:
+        table = fleet.clusters["c1"].store.table("deployments")
+        return [e.obj for k, e in table.entries.items() if k.startswith(f"{namespace}/")]
+
+    result: list[dict[str, object]] = fleet.run(read)
+    return result
+
+
+def test_apply_is_idempotent_under_retries_and_concurrency(
+    worker: WorkerThread, fleet: SimThread
+) -> None:
+    first = worker.stub.Apply(apply_request(), timeout=10)
+    assert (first.created, first.deployment, first.replicas) == (True, "web", 3)
+    again = worker.stub.Apply(apply_request(), timeout=10)
+    assert (again.created, again.replicas) == (False, 3)
+    (unchanged,) = deployments(fleet, "team-a")
+    assert unchanged["metadata"]["generation"] == 1  # type: ignore[index]
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(
+            pool.map(lambda _: worker.stub.Apply(apply_request(4), timeout=10), range(6))
+        )
+    assert {r.replicas for r in replies} == {4}
+    objects = deployments(fleet, "team-a")
+    assert len(objects) == 1
+    spec = objects[0]["spec"]
+    assert isinstance(spec, dict) and spec["replicas"] == 4
+    labels = spec["template"]["metadata"]["labels"]
+    assert labels["fed.io/workload"] == "team-a.web"
+    assert labels["fed.io/reservation"] == "r-1"
+    status = wait_for(
+        lambda: (
+            s
+            if (
+                s := worker.stub.GetWorkloadStatus(
+                    worker_pb2.GetWorkloadStatusRequest(
+                        cluster="c1", namespace="team-a", name="web"
+                    ),
+                    timeout=5,
+                )
+            ).ready
+            == 4
+            and s.pods == 4
+            else None
+        ),
+        what="4 ready pods",
+    )
+    assert (status.exists, status.desired) == (True, 4)
+
+
+def test_stale_epoch_is_rejected_and_remove_is_idempotent(worker: WorkerThread) -> None:
+    worker.stub.Apply(apply_request(epoch=7), timeout=10)
+    with pytest.raises(grpc.RpcError) as err:
+        worker.stub.Apply(apply_request(epoch=6), timeout=10)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "epoch 6" in (err.value.details() or "")
+    remove = worker_pb2.RemoveRequest(cluster="c1", namespace="team-a", name="web", epoch=7)
+    assert worker.stub.Remove(remove, timeout=10).deleted
+    assert not worker.stub.Remove(remove, timeout=10).deleted
+
+
+def test_template_is_used_and_bad_requests_name_the_field(worker: WorkerThread) -> None:
+    template = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "api",
+                            "image": "nginx:1.27",
+                            "resources": {"requests": {"cpu": "250m"}},
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    reply = worker.stub.Apply(apply_request(template_json=json.dumps(template)), timeout=10)
+    assert reply.created
+    cases = [
+        (apply_request(namespace="Bad_NS"), "namespace"),
+        (apply_request(replicas=-1), "replicas"),
+        (apply_request(template_json="{"), "template_json"),
+        (apply_request(labels={"fed.io/workload": "x"}), "labels[fed.io/workload]"),
+        (apply_request(cluster=""), "cluster"),
+    ]
+    for request, field in cases:
+        with pytest.raises(grpc.RpcError) as err:
+            worker.stub.Apply(request, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert (err.value.details() or "").startswith(field)
+
+
+def test_unreachable_cluster_is_unavailable(worker: WorkerThread, fleet: SimThread) -> None:
+    fleet.fault("c1", "down")
+    with pytest.raises(grpc.RpcError) as err:
+        worker.stub.Apply(apply_request(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    fleet.fault("c1", "up")
+    assert worker.stub.Apply(apply_request(), timeout=10).created
