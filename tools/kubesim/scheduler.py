@@ -222,25 +222,32 @@ class Scheduler:
         self.registry.assign(entry, node)
 
     def _pick(self, spec: dict[str, Any], cpu: int, memory: int, verdict: Verdict) -> str | None:
+        """Least-allocated node among the first SAMPLE feasible ones from a rotating cursor
+        (so equal nodes are used round-robin)."""
         selector = spec.get("nodeSelector") or {}
         tolerations = spec.get("tolerations") or []
         order = self.order
         total = len(order)
-        best: NodeState | None = None
-        best_score = -1.0
-        found = 0
+        best, best_at, best_score, found = None, 0, -1.0, 0
         for step in range(total):
-            state = self.nodes[order[(self.cursor + step) % total]]
+            at = (self.cursor + step) % total
+            state = self.nodes[order[at]]
             if not self._fits(state, selector, tolerations, cpu, memory, verdict):
                 continue
-            score = state.free_cpu / max(state.cpu, 1) + state.free_memory / max(state.memory, 1)
+            score = (
+                state.free_cpu / max(state.cpu, 1)
+                + state.free_memory / max(state.memory, 1)
+                + (state.pods - state.used_pods) / max(state.pods, 1)
+            )
             if score > best_score:
-                best, best_score = state, score
+                best, best_at, best_score = state, at, score
             found += 1
             if found >= SAMPLE:
-                self.cursor = (self.cursor + step + 1) % total
                 break
-        return best.name if best is not None else None
+        if best is None:
+            return None
+        self.cursor = (best_at + 1) % total
+        return best.name
 
     @staticmethod
     def _fits(

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import yaml
 from aiohttp import web
 
-from tools.kubesim import discovery, openapi, tables
+from tools.kubesim import discovery, openapi, protobuf, tables
 from tools.kubesim.errors import ApiError, bad_request, not_found
 from tools.kubesim.faults import FaultState
 from tools.kubesim.registry import DeleteOptions, ListResult, Registry
@@ -256,11 +256,7 @@ class ApiServer:
             return None
         content_type = request.headers.get("Content-Type", "")
         if content_type.startswith(PROTOBUF):
-            raise ApiError(
-                415,
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: {JSON}, application/yaml (kubesim does not decode protobuf)",
-            )
+            return protobuf.decode(raw)
         if content_type.startswith(APPLY_PATCH) or content_type.startswith("application/yaml"):
             try:
                 return yaml.safe_load(raw)

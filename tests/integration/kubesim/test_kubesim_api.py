@@ -11,6 +11,7 @@ from kubernetes.client.rest import ApiException
 
 pytestmark = pytest.mark.integration
 MERGE = "application/merge-patch+json"
+APPLY = "application/apply-patch+yaml"
 
 
 def status_of(exc: ApiException) -> dict[str, object]:
@@ -230,3 +231,38 @@ def deployment(name: str, replicas: int = 1, **pod_spec: object) -> client.V1Dep
             ),
         ),
     )
+
+
+def test_immutable_fields(kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_pod(namespace, pod_body("fixed", scheduler_name="x"))
+    image = {"spec": {"containers": [{"name": "app", "image": "nginx:1.28"}]}}
+    assert kube.core.patch_namespaced_pod("fixed", namespace, image).spec.containers[0].image == (
+        "nginx:1.28"
+    )
+    with pytest.raises(ApiException) as err:
+        kube.core.patch_namespaced_pod("fixed", namespace, {"spec": {"restartPolicy": "Never"}})
+    assert err.value.status == 422
+    kube.apps.create_namespaced_deployment(namespace, deployment("sel", replicas=0))
+    selector = {"spec": {"selector": {"matchLabels": {"app": "other"}}}}
+    with pytest.raises(ApiException) as err:
+        kube.apps.patch_namespaced_deployment("sel", namespace, selector)
+    assert err.value.status == 422
+
+
+def test_server_side_apply_creates_then_merges(kube: Kube, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/pods/applied?fieldManager=tests"
+    doc = (
+        b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: applied\n  labels: {a: '1'}\n"
+        b"spec:\n  schedulerName: x\n  containers: [{name: app, image: nginx}]\n"
+    )
+    code, created = raw_request(kube, path, "PATCH", doc, APPLY)
+    assert code == 201
+    assert created["metadata"]["labels"] == {"a": "1"}  # type: ignore[index]
+    again = doc.replace(b"{a: '1'}", b"{a: '1', b: '2'}")
+    code, merged = raw_request(kube, path, "PATCH", again, APPLY)
+    assert code == 200
+    assert merged["metadata"]["labels"] == {"a": "1", "b": "2"}  # type: ignore[index]
+    no_manager = path.split("?", maxsplit=1)[0]
+    code, status = raw_request(kube, no_manager, "PATCH", doc, APPLY)
+    assert status["reason"] == "Invalid"
+    assert code == 422

@@ -93,3 +93,27 @@ def test_apply_scale_get_delete(c2: Kube, tmp_path: Path) -> None:
     assert "deleted" in kubectl(c2, "delete", "-f", str(manifest))
     wait_for(lambda: not c2.core.list_namespaced_pod("shop").items)
     assert "No resources found" in kubectl(c2, "get", "deployments", "-n", "shop")
+
+
+def test_server_side_apply_rollout_status_create_namespace_and_drain(
+    c2: Kube, tmp_path: Path
+) -> None:
+    assert "created" in kubectl(c2, "create", "namespace", "drill")
+    manifest = tmp_path / "drill.yaml"
+    manifest.write_text(MANIFEST.format(namespace="drill", replicas=3, image="nginx:1.27"))
+    assert "serverside-applied" in kubectl(c2, "apply", "--server-side", "-f", str(manifest))
+    assert "successfully rolled out" in kubectl(
+        c2, "rollout", "status", "deployment/shop", "-n", "drill", "--timeout=30s"
+    )
+    node = c2.core.list_namespaced_pod("drill").items[0].spec.node_name
+    assert "drained" in kubectl(c2, "drain", node, "--timeout=30s")
+
+    def moved() -> bool:
+        pods = c2.core.list_namespaced_pod("drill").items
+        live = [p for p in pods if not p.metadata.deletion_timestamp]
+        running = [p for p in live if p.status.phase == "Running"]
+        return len(running) == 3 and all(p.spec.node_name != node for p in running)
+
+    wait_for(moved)
+    kubectl(c2, "uncordon", node)
+    kubectl(c2, "delete", "namespace", "drill")

@@ -124,3 +124,24 @@ def test_expired_resource_version_is_410(short_history: Kube) -> None:
         for _ in w.stream(kube.core.list_node, resource_version=old, timeout_seconds=5):
             pass
     assert err.value.status == 410
+
+
+def test_watch_list_ends_initial_events_with_a_bookmark(kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_pod(namespace, pod_body("listed", scheduler_name="x"))
+    w = watch.Watch()
+    stream = w.stream(
+        kube.core.list_namespaced_pod,
+        namespace,
+        send_initial_events=True,
+        allow_watch_bookmarks=True,
+        resource_version_match="NotOlderThan",
+        resource_version="",
+        timeout_seconds=10,
+    )
+    first = next(iter(stream))
+    assert (first["type"], first["object"].metadata.name) == ("ADDED", "listed")
+    bookmark = next(iter(stream))
+    assert bookmark["type"] == "BOOKMARK"
+    annotations = bookmark["raw_object"]["metadata"]["annotations"]
+    assert annotations == {"k8s.io/initial-events-end": "true"}
+    w.stop()

@@ -86,3 +86,12 @@ def test_resolve_int_or_percent() -> None:
     assert resolve("25%", 10, True) == 3
     assert resolve("25%", 10, False) == 2
     assert resolve(2, 10, True) == 2
+
+
+def test_equal_nodes_are_used_round_robin() -> None:
+    sim = cluster(nodes=3)
+    for i in range(6):
+        sim.registry.create(PODS, "default", pod(f"s{i}", "0"))
+    settle(sim)
+    nodes = [sim.registry.get(PODS, "default", f"s{i}").obj["spec"]["nodeName"] for i in range(6)]
+    assert sorted(nodes.count(n) for n in set(nodes)) == [2, 2, 2]
