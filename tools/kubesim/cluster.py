@@ -10,6 +10,7 @@ from typing import Any
 
 from tools.kubesim.config import ClusterSpec, SimConfig
 from tools.kubesim.deployments import DeploymentController
+from tools.kubesim.events import EventRecorder
 from tools.kubesim.faults import Fault, FaultState
 from tools.kubesim.kubelet import Kubelet
 from tools.kubesim.lifecycle import GarbageCollector, NamespaceController
@@ -36,9 +37,10 @@ class ClusterSim:
         self.registry = Registry(self.store)
         self.hub = WatchHub(self.store)
         self.faults = FaultState()
-        self.scheduler = Scheduler(self.registry)
+        self.events = EventRecorder(self.registry, config.max_events)
+        self.scheduler = Scheduler(self.registry, self.events)
         self.kubelet = Kubelet(self.registry, config.kubelet_delay, config.termination_delay)
-        self.deployments = DeploymentController(self.registry)
+        self.deployments = DeploymentController(self.registry, self.events)
         self.gc = GarbageCollector(self.registry)
         self.namespaces = NamespaceController(self.registry)
         self.usage = UsageModel(self.registry, self.scheduler.pods_on, config.seed)
@@ -135,7 +137,10 @@ class ClusterSim:
             want = name not in broken
             if node_ready(entry.obj) == want:
                 continue
-            self.registry.write(NODES, entry, with_readiness(entry.obj, want))
+            updated = self.registry.write(NODES, entry, with_readiness(entry.obj, want))
+            reason = "NodeReady" if want else "NodeNotReady"
+            message = f"Node {name} status is now: {reason}"
+            self.events.record(updated, "Normal", reason, message, "node-controller")
             self.kubelet.set_pods_ready(name, self.scheduler.pods_on(name), want)
 
     def describe(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class SimConfig:
     termination_delay: float = 0.5
     tick: float = 0.05
     tick_budget: int = 64
+    max_events: int = 2000
     seed: int = 0
     controllers: bool = True
     cluster_nodes: dict[str, int] = field(default_factory=dict)

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tools.kubesim.errors import ApiError
+from tools.kubesim.events import EventRecorder
 from tools.kubesim.registry import DeleteOptions, Registry
 from tools.kubesim.resources import DEPLOYMENTS, PODS
 from tools.kubesim.store import DELETED, Change, Entry, object_key
 from tools.kubesim.units import rfc3339
 
 HASH_LABEL = "pod-template-hash"
+CONTROLLER = "deployment-controller"
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -71,8 +73,9 @@ class PodSets:
 class DeploymentController:
     """Reconciles deployments queued by changes to them or to their pods; bounded per tick."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, recorder: EventRecorder) -> None:
         self.registry = registry
+        self.recorder = recorder
         self.queue: dict[str, None] = {}
         registry.store.listeners.append(self.observe)
 
@@ -127,6 +130,7 @@ class DeploymentController:
             for pod in delete[: max(0, budget - create)]:
                 self._delete_pod(pod)
             used = create + min(len(delete), max(0, budget - create))
+            self._record_scaling(entry, current, pods, create, delete[: max(0, budget - create)])
             pods = self._pods(entry, current)
         self._write_status(entry, pods, desired)
         return used, used >= budget
@@ -153,6 +157,20 @@ class DeploymentController:
         if pods.ready(pods.new) >= desired:
             delete = ordered
         return create, delete
+
+    def _record_scaling(
+        self, entry: Entry, current: str, pods: PodSets, created: int, deleted: list[Entry]
+    ) -> None:
+        name = entry.meta["name"]
+        if created:
+            message = f"Scaled up replica set {name}-{current} to {len(pods.new) + created}"
+            self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
+        active = [p.labels.get(HASH_LABEL, "") for p in pods.new + pods.old]
+        gone = [p.labels.get(HASH_LABEL, "") for p in deleted]
+        for template in sorted(set(gone)):
+            remaining = active.count(template) - gone.count(template)
+            message = f"Scaled down replica set {name}-{template} to {remaining}"
+            self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
 
     def _create_pod(self, entry: Entry, current: str) -> None:
         meta = entry.meta

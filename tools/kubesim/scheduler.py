@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.kubesim.events import EventRecorder
 from tools.kubesim.nodes import node_ready
 from tools.kubesim.registry import Registry
 from tools.kubesim.resources import NODES, PODS
@@ -108,8 +109,9 @@ class Verdict:
 class Scheduler:
     """Binds pending pods of `default-scheduler`; keeps per-node free capacity incrementally."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, recorder: EventRecorder) -> None:
         self.registry = registry
+        self.recorder = recorder
         self.nodes: dict[str, NodeState] = {}
         self.order: list[str] = []
         self.cursor = 0
@@ -297,4 +299,5 @@ class Scheduler:
             }
         )
         status["conditions"] = conditions
-        self.registry.set_status(PODS, entry, status)
+        updated = self.registry.set_status(PODS, entry, status)
+        self.recorder.record(updated, "Warning", "FailedScheduling", message, SCHEDULER_NAME)

@@ -151,3 +151,21 @@ def test_metrics_api(kube: Kube, namespace: str) -> None:
         "metrics.k8s.io", "v1beta1", "nodes", nodes["items"][0]["metadata"]["name"]
     )
     assert one["kind"] == "NodeMetrics"
+
+
+def test_controllers_record_events(kube: Kube, namespace: str) -> None:
+    kube.apps.create_namespaced_deployment(namespace, deployment("noisy", replicas=2))
+    kube.core.create_namespaced_pod(namespace, pod_body("too-big", cpu="100"))
+
+    def reasons() -> set[str]:
+        events = kube.core.list_namespaced_event(namespace).items
+        return {e.reason for e in events}
+
+    wait_for(lambda: {"ScalingReplicaSet", "FailedScheduling"} <= reasons())
+    scaled = kube.core.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=noisy,reason=ScalingReplicaSet"
+    ).items
+    assert scaled[0].message.endswith("to 2")
+    assert scaled[0].involved_object.kind == "Deployment"
+    failed = kube.core.list_namespaced_event(namespace, field_selector="type=Warning").items
+    assert failed[0].involved_object.name == "too-big"
