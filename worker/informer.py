@@ -61,8 +61,12 @@ class Informer:
             except KubeError as exc:
                 self._failed(exc)
                 await self._backoff.wait()
+            except Exception as exc:
+                _log.exception("informer error", extra={"cluster": self.cluster})
+                self._failed(exc)
+                await self._backoff.wait()
 
-    def _failed(self, exc: KubeError) -> None:
+    def _failed(self, exc: Exception) -> None:
         self.state.watch_errors += 1
         self.state.last_error = str(exc)
         metrics.INFORMER_ERRORS.labels(self.cluster, self.kind).inc()

@@ -292,7 +292,7 @@ class WatchStream:
         """Cut the stream's socket so that the reading thread returns at once."""
         response = self._response
         if response is not None:
-            with contextlib.suppress(ValueError, OSError):
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
                 response.shutdown()
 
     def _emit(self, item: object) -> None:
