@@ -42,7 +42,12 @@ def worker_process(
     ]  # fmt: skip
     with log.open("ab") as sink:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stderr=sink, stdout=sink, preexec_fn=die_with_parent
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stderr=sink,
+            stdout=sink,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 (the child only execs)
         )
     channel = grpc.insecure_channel(address)
     try:
