@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
 from typing import Any, Literal, Self, TypeVar
 
 import grpc
@@ -315,6 +316,23 @@ class EtcdStore:
         )
         kvs = response.kvs
         return _kv(kvs[0]) if kvs else None
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, KeyValue]:
+        """Several keys read in one round trip per max_txn_ops keys, at one revision each."""
+        found: dict[str, KeyValue] = {}
+        for start in range(0, len(keys), self.max_txn_ops):
+            response = await self._call(
+                "get many", partial(self._read_txn, keys[start : start + self.max_txn_ops])
+            )
+            for op_response in response.responses:
+                for raw in op_response.response_range.kvs:
+                    kv = _kv(raw)
+                    found[kv.key] = kv
+        return found
+
+    async def _read_txn(self, keys: Sequence[str]) -> Any:
+        reads = [KVService.txn_op_get(key) for key in keys]
+        return await self._kv_service.txn([], reads, timeout=self.timeout_s)
 
     async def range(self, prefix: str, *, revision: int = 0) -> RangeResult:
         """Every key under `prefix`, in key order, at one revision."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import grpc
 
@@ -24,6 +25,7 @@ from proxy.workloads import Finalize, PhaseReport, WorkloadWriter
 _log = logging.getLogger(__name__)
 Phase = types_pb2.WorkloadPhase
 _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
+_MAX_BACKOFF_S = 60.0
 
 
 class Binder:
@@ -43,6 +45,7 @@ class Binder:
         self._timeout_s = rpc_timeout_s
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._queued: set[tuple[str, str]] = set()
+        self._retry_at: dict[tuple[str, str], tuple[float, float]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def enqueue(self, workload: types_pb2.Workload) -> None:
@@ -66,9 +69,12 @@ class Binder:
         self._tasks = []
 
     async def _sweep(self) -> None:
+        """Re-check what is not Ready; a workload that failed waits out its backoff."""
         while True:
-            for workload in list(self._writer.workloads.values()):
-                if workload.phase != Phase.WORKLOAD_PHASE_READY:
+            now = time.monotonic()
+            for key, workload in list(self._writer.workloads.items()):
+                due = self._retry_at.get(key, (0.0, 0.0))[0] <= now
+                if due and workload.phase != Phase.WORKLOAD_PHASE_READY:
                     self.enqueue(workload)
             await asyncio.sleep(self._period_s)
 
@@ -82,7 +88,16 @@ class Binder:
             try:
                 await self._bind(workload)
             except (ApiError, grpc.aio.AioRpcError) as error:
+                self._back_off(key)
                 _log.debug("bind deferred", extra={"workload": "/".join(key), "err": str(error)})
+            else:
+                self._retry_at.pop(key, None)
+
+    def _back_off(self, key: tuple[str, str]) -> None:
+        """Double the wait after each failure, from the sweep period up to a minute."""
+        _, delay = self._retry_at.get(key, (0.0, self._period_s / 2))
+        delay = min(_MAX_BACKOFF_S, delay * 2)
+        self._retry_at[key] = (time.monotonic() + delay, delay)
 
     async def _bind(self, workload: types_pb2.Workload) -> None:
         if workload.phase == Phase.WORKLOAD_PHASE_DELETING:

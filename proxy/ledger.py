@@ -7,6 +7,7 @@ journalled so that a batch can be tried in memory and rolled back to a checkpoin
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -37,6 +38,19 @@ def demand(reservation: types_pb2.Reservation) -> Quantity:
     return Quantity.shape(reservation.per_replica).times(max(reservation.replicas, 0))
 
 
+_CHANGE_LOG = 512
+"""Changes kept per cluster for incremental capacity updates; older ones force a rebuild."""
+
+Change = tuple[types_pb2.Reservation | None, types_pb2.Reservation | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    generation: int
+    before: types_pb2.Reservation | None
+    after: types_pb2.Reservation | None
+
+
 class Ledger:
     """Active reservations per cluster with their reserved totals."""
 
@@ -44,6 +58,7 @@ class Ledger:
         self._by_cluster: dict[str, dict[str, types_pb2.Reservation]] = {}
         self._totals: dict[str, Quantity] = {}
         self._generations: dict[str, int] = {}
+        self._changes: dict[str, deque[_Change]] = {}
         self._journal: list[_Entry] = []
         for reservation in reservations:
             self._put(reservation.cluster, reservation.id, reservation)
@@ -56,6 +71,17 @@ class Ledger:
         clone._totals = dict(self._totals)
         clone._generations = dict(self._generations)
         return clone
+
+    def changes_since(self, cluster: str, generation: int) -> list[Change] | None:
+        """The cluster's (before, after) changes after `generation`, oldest first; None when
+        the short log no longer reaches back that far."""
+        log = self._changes.get(cluster)
+        current = self.generation(cluster)
+        if current == generation:
+            return []
+        if not log or log[0].generation > generation + 1:
+            return None
+        return [(c.before, c.after) for c in log if c.generation > generation]
 
     def clusters(self) -> list[str]:
         return sorted(name for name, items in self._by_cluster.items() if items)
@@ -134,5 +160,8 @@ class Ledger:
             items[reservation_id] = reservation
             total = total + demand(reservation)
         self._totals[cluster] = total
-        self._generations[cluster] = self._generations.get(cluster, 0) + 1
+        generation = self._generations.get(cluster, 0) + 1
+        self._generations[cluster] = generation
+        log = self._changes.setdefault(cluster, deque(maxlen=_CHANGE_LOG))
+        log.append(_Change(generation, before, reservation))
         return before

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
@@ -28,6 +29,25 @@ def digest(method: str, request: Message) -> bytes:
     return hashlib.sha256(method.encode() + request.SerializeToString(deterministic=True)).digest()
 
 
+@dataclass(frozen=True)
+class Call:
+    request_id: str
+    method: str
+    digest: bytes
+
+    def fields(self) -> tuple[str, str, bytes]:
+        return self.request_id, self.method, self.digest
+
+
+def _matching(request_id: str, method: str, request_digest: bytes, value: bytes) -> bytes:
+    record = types_pb2.RequestRecord.FromString(value)
+    if record.method != method or record.request_digest != request_digest:
+        raise RequestIdReused(
+            f"request_id {request_id!r} was already used for a different {record.method}"
+        )
+    return record.response
+
+
 @dataclass
 class _RotatingLease:
     lease: Lease
@@ -44,14 +64,23 @@ class RequestLog:
     async def answer(self, request_id: str, method: str, request_digest: bytes) -> bytes | None:
         """The recorded response bytes for this request, or None if it has none yet."""
         kv = await self._store.get(self._keys.request(request_id))
-        if kv is None:
-            return None
-        record = types_pb2.RequestRecord.FromString(kv.value)
-        if record.method != method or record.request_digest != request_digest:
-            raise RequestIdReused(
-                f"request_id {request_id!r} was already used for a different {record.method}"
-            )
-        return record.response
+        return None if kv is None else _matching(request_id, method, request_digest, kv.value)
+
+    async def answers(self, calls: Sequence[Call]) -> list[bytes | RequestIdReused | None]:
+        """`answer` for many calls in one round trip; a reused id comes back as the error."""
+        found = await self._store.get_many([self._keys.request(c.request_id) for c in calls])
+        results: list[bytes | RequestIdReused | None] = []
+        for call in calls:
+            kv = found.get(self._keys.request(call.request_id))
+            try:
+                results.append(
+                    None
+                    if kv is None
+                    else _matching(call.request_id, call.method, call.digest, kv.value)
+                )
+            except RequestIdReused as error:
+                results.append(error)
+        return results
 
     def record(self, request_id: str, method: str, request_digest: bytes, response: Message) -> Put:
         """The Put that records `response`; commit it with the effect it answers for.

@@ -25,7 +25,7 @@ from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
 from proxy.ledger import Ledger
-from proxy.requests import RequestIdReused, RequestLog, digest
+from proxy.requests import Call, RequestIdReused, RequestLog, digest
 from proxy.scheduler.batcher import Batcher, Pending
 from proxy.scheduler.decision import Decision
 from proxy.scheduler.engine import Engine, Outcome
@@ -92,6 +92,7 @@ class WorkloadWriter:
         self._requests = requests
         self._snapshot = snapshot
         self._on_commit = on_commit
+        self._undo: dict[tuple[str, str], types_pb2.Workload | None] = {}
         self._batcher: Batcher[WriteItem, Message] = Batcher(
             self._process, window_s=window_s, max_size=max_batch
         )
@@ -114,15 +115,14 @@ class WorkloadWriter:
     async def _process_round(self, batch: list[Pending[WriteItem, Message]]) -> None:
         await self._requests.refresh_lease()
         checkpoint = self.ledger.checkpoint()
-        before = dict(self.workloads)
-        prepared = [p for p in [await self._prepare(item) for item in batch] if p is not None]
+        self._undo = {}
+        prepared = await self._prepare(batch)
         self._schedule(prepared)
         try:
             await self._commit(prepared)
         except BaseException as exc:
             self.ledger.rollback(checkpoint)
-            self.workloads.clear()
-            self.workloads.update(before)
+            self._roll_back_workloads()
             error = ApiError(grpc.StatusCode.UNAVAILABLE, f"not committed: {exc}")
             for item in prepared:
                 if not item.pending.future.done():
@@ -135,32 +135,49 @@ class WorkloadWriter:
             if not item.pending.future.done() and item.response is not None:
                 item.pending.future.set_result(item.response)
 
-    async def _prepare(self, pending: Pending[WriteItem, Message]) -> _Prepared | None:
-        """Validate and answer from the request log; None when already answered."""
-        try:
-            return await self._prepare_or_raise(pending)
-        except ApiError as error:
-            pending.future.set_exception(error)
-        except PolicyError as error:
-            pending.future.set_exception(invalid(error.field, error.message))
-        except RequestIdReused as error:
-            pending.future.set_exception(ApiError(grpc.StatusCode.ALREADY_EXISTS, str(error)))
-        return None
+    def _set_workload(self, key: tuple[str, str], workload: types_pb2.Workload | None) -> None:
+        """Change the in-memory records, remembering how to undo it if the commit fails."""
+        if key not in self._undo:
+            self._undo[key] = self.workloads.get(key)
+        if workload is None:
+            self.workloads.pop(key, None)
+        else:
+            self.workloads[key] = workload
 
-    async def _prepare_or_raise(self, pending: Pending[WriteItem, Message]) -> _Prepared | None:
-        item = pending.item
-        if isinstance(item, PhaseReport | Finalize):
-            return _Prepared(pending)
-        method, request = item
-        request_id: str = getattr(request, "request_id", "")
-        check_request_id(request_id)
-        answer = await self._requests.answer(request_id, method, digest(method, request))
-        if answer is not None:
-            response = _response_type(method)()
-            response.ParseFromString(answer)
-            pending.future.set_result(response)
-            return None
-        return _Prepared(pending)
+    def _roll_back_workloads(self) -> None:
+        for key, before in self._undo.items():
+            if before is None:
+                self.workloads.pop(key, None)
+            else:
+                self.workloads[key] = before
+        self._undo = {}
+
+    async def _prepare(self, batch: list[Pending[WriteItem, Message]]) -> list[_Prepared]:
+        """Validate request ids and answer repeated calls from the request log (one read)."""
+        calls: list[tuple[Pending[WriteItem, Message], Call]] = []
+        prepared: list[_Prepared] = []
+        for pending in batch:
+            item = pending.item
+            if isinstance(item, PhaseReport | Finalize):
+                prepared.append(_Prepared(pending))
+                continue
+            method, request = item
+            request_id: str = getattr(request, "request_id", "")
+            try:
+                check_request_id(request_id)
+            except ApiError as error:
+                pending.future.set_exception(error)
+                continue
+            calls.append((pending, Call(request_id, method, digest(method, request))))
+        answers = await self._requests.answers([call for _, call in calls])
+        for (pending, call), answer in zip(calls, answers, strict=True):
+            if isinstance(answer, RequestIdReused):
+                pending.future.set_exception(ApiError(grpc.StatusCode.ALREADY_EXISTS, str(answer)))
+            elif answer is not None:
+                pending.future.set_result(_response_type(call.method)().FromString(answer))
+            else:
+                prepared.append(_Prepared(pending))
+        return prepared
 
     def _schedule(self, prepared: list[_Prepared]) -> None:
         placements: list[tuple[_Prepared, PlacementRequest, types_pb2.WorkloadSpec]] = []
@@ -287,7 +304,7 @@ class WorkloadWriter:
         )
         item.response = response
         item.workload = workload
-        self.workloads[workload.spec.namespace, workload.spec.name] = workload
+        self._set_workload((workload.spec.namespace, workload.spec.name), workload)
 
     def _next_record(
         self, spec: types_pb2.WorkloadSpec, placement: types_pb2.Placement
@@ -339,17 +356,18 @@ class WorkloadWriter:
             item.response = record
             return
         record.updated_at.CopyFrom(_now())
-        self.workloads[report.namespace, report.name] = record
+        self._set_workload((report.namespace, report.name), record)
         key = self._keys.workload(report.namespace, report.name)
         item.ops.append(Put(key, record.SerializeToString()))
         item.response = record
         item.workload = record
 
     def _apply_finalize(self, item: _Prepared, finalize: Finalize) -> None:
-        existing = self.workloads.pop((finalize.namespace, finalize.name), None)
+        existing = self.workloads.get((finalize.namespace, finalize.name))
         item.response = types_pb2.Workload()
         if existing is None:
             return
+        self._set_workload((finalize.namespace, finalize.name), None)
         item.ops.append(Delete(self._keys.workload(finalize.namespace, finalize.name)))
         for part in existing.placement.clusters:
             if part.reservation_id and self.ledger.release(part.cluster, part.reservation_id):

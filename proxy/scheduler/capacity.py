@@ -2,8 +2,9 @@
 
 Two limits, the smaller wins:
 - aggregate (invariant 2): foreign + reserved + new <= allocatable x overcommit, per dimension;
-- node level: first-fit of every reservation's unmaterialised replicas onto the status's node
-  grades (ascending free capacity, so big nodes stay free), then what still fits per node.
+- node level: first-fit of every reservation's unmaterialised replicas, in the ledger's order,
+  onto the status's node grades (ascending free capacity, so big nodes stay free), then what
+  still fits per node.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from fed.v1 import types_pb2
+from proxy.ledger import Ledger
 from proxy.scheduler.model import ClusterView
 from proxy.scheduler.resources import UNLIMITED, Quantity
 
@@ -160,8 +162,68 @@ def _grades(
         )
         for grade in status.node_grades
     )
-    for reservation in sorted(reservations, key=lambda item: item.id):
+    for reservation in reservations:
         pending = unmaterialised(reservation, status)
         if pending:
             buckets, _ = first_fit(buckets, Quantity.shape(reservation.per_replica), pending)
     return buckets
+
+
+@dataclass
+class _Cached:
+    ledger: Ledger
+    status: types_pb2.ClusterStatus | None
+    spec: types_pb2.ClusterSpec
+    generation: int
+    capacity: ClusterCapacity | None
+
+
+class CapacityCache:
+    """Cluster capacities kept across scheduling cycles and advanced incrementally.
+
+    A cached capacity stays valid while the cluster's status and spec are the same objects;
+    reservations added since are first-fitted onto the cached grades, exactly as a rebuild
+    would (a build first-fits in the ledger's order, and new reservations come last). A
+    resized or released reservation, a new status or an overflowing change log rebuilds it.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, float], _Cached] = {}
+
+    def get(self, view: ClusterView, ledger: Ledger, overcommit: float) -> ClusterCapacity | None:
+        key = (view.name, overcommit)
+        generation = ledger.generation(view.name)
+        cached = self._entries.get(key)
+        if cached is not None and self._same_inputs(cached, view, ledger):
+            if cached.generation == generation:
+                return cached.capacity
+            advanced = self._advance(cached, view, ledger)
+            if advanced is not None:
+                self._entries[key] = _Cached(ledger, view.status, view.spec, generation, advanced)
+                return advanced
+        capacity = ClusterCapacity.build(
+            view, ledger.reservations(view.name).values(), ledger.reserved(view.name), overcommit
+        )
+        self._entries[key] = _Cached(ledger, view.status, view.spec, generation, capacity)
+        return capacity
+
+    @staticmethod
+    def _same_inputs(cached: _Cached, view: ClusterView, ledger: Ledger) -> bool:
+        return cached.ledger is ledger and cached.status is view.status and cached.spec is view.spec
+
+    @staticmethod
+    def _advance(cached: _Cached, view: ClusterView, ledger: Ledger) -> ClusterCapacity | None:
+        capacity, status = cached.capacity, view.status
+        changes = ledger.changes_since(view.name, cached.generation)
+        if capacity is None or status is None or changes is None:
+            return None
+        buckets = capacity.buckets
+        for before, after in changes:
+            if before is not None or after is None:
+                return None
+            pending = unmaterialised(after, status)
+            if buckets is not None and pending > 0:
+                buckets, _ = first_fit(buckets, Quantity.shape(after.per_replica), pending)
+        return ClusterCapacity(
+            capacity.limit, capacity.allowance, ledger.reserved(view.name), buckets
+        )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from proxy.ledger import Ledger, OverCommitError
 from proxy.scheduler.assemble import added, assignments, failure, unchanged
-from proxy.scheduler.capacity import ClusterCapacity
+from proxy.scheduler.capacity import CapacityCache, ClusterCapacity
 from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.diagnosis import Diagnosis
 from proxy.scheduler.divide import Candidate, Rules, divide
@@ -80,6 +80,7 @@ class Cycle:
         ledger: Ledger,
         plugin_sets: Mapping[str, PluginSet],
         share_classes: bool = True,
+        capacities: CapacityCache | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.ledger = ledger
@@ -88,20 +89,11 @@ class Cycle:
         self.views = {view.name: view for view in snapshot.clusters}
         self.policies = {name: plugins.policy for name, plugins in plugin_sets.items()}
         self._classes: dict[ClassKey, EquivalenceClass] = {}
-        self._capacities: dict[str, dict[float, tuple[int, ClusterCapacity | None]]] = {}
+        self.capacities = capacities if capacities is not None else CapacityCache()
 
     def capacity(self, view: ClusterView, overcommit: float) -> ClusterCapacity | None:
         """The cluster's capacity under the ledger as it is now."""
-        generation = self.ledger.generation(view.name)
-        cached = self._capacities.setdefault(view.name, {}).get(overcommit)
-        if cached is not None and cached[0] == generation:
-            return cached[1]
-        reservations = self.ledger.reservations(view.name).values()
-        capacity = ClusterCapacity.build(
-            view, reservations, self.ledger.reserved(view.name), overcommit
-        )
-        self._capacities[view.name][overcommit] = (generation, capacity)
-        return capacity
+        return self.capacities.get(view, self.ledger, overcommit)
 
     def state(self, view: ClusterView, plugins: PluginSet) -> ClusterState:
         return ClusterState(view, self.capacity(view, plugins.policy.default_overcommit))
@@ -236,7 +228,6 @@ class Cycle:
         if not decision.ok:
             return Changes()
         overcommit = resolve_policy(request, self.policies).default_overcommit
-        before = {item.cluster: self.ledger.generation(item.cluster) for item in decision.changed()}
         checkpoint = self.ledger.checkpoint()
         try:
             changes = reservation_changes(
@@ -249,22 +240,9 @@ class Cycle:
         except OverCommitError:
             self.ledger.rollback(checkpoint)
             raise
-        for item in decision.changed():
-            self._track(item.cluster, before[item.cluster], request.shape, item.delta)
         return changes
 
     def _allowance(self, cluster: str, overcommit: float) -> Quantity:
         view = self.views.get(cluster)
         capacity = self.capacity(view, overcommit) if view is not None else None
         return capacity.allowance if capacity is not None else ZERO
-
-    def _track(self, cluster: str, before: int, shape: Quantity, delta: int) -> None:
-        """Keep cached capacities in step with a reservation this cycle just grew; drop them
-        when it shrank (rebuilt from the ledger on next use)."""
-        after = self.ledger.generation(cluster)
-        cached = self._capacities.get(cluster, {})
-        for overcommit, (generation, capacity) in list(cached.items()):
-            if delta > 0 and generation == before and after == before + 1 and capacity is not None:
-                cached[overcommit] = (after, capacity.place(shape, delta))
-            else:
-                del cached[overcommit]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fed.v1 import federation_pb2
 from proxy.ledger import Ledger, OverCommitError
 from proxy.scheduler.assemble import unchanged
+from proxy.scheduler.capacity import CapacityCache
 from proxy.scheduler.cycle import Cycle
 from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.explain import explain
@@ -44,6 +45,7 @@ class Engine:
             name: PluginSet.build(policy, self.registry) for name, policy in chosen.items()
         }
         self.policies = chosen
+        self.capacities = CapacityCache()
 
     def validate(self, request: PlacementRequest) -> None:
         """Raise PolicyError naming the first invalid field of the request."""
@@ -51,7 +53,7 @@ class Engine:
 
     def cycle(self, snapshot: Snapshot, ledger: Ledger, share_classes: bool = True) -> Cycle:
         """A cycle for callers that decide and reserve step by step (failover, drills)."""
-        return Cycle(snapshot, ledger, self.plugin_sets, share_classes)
+        return Cycle(snapshot, ledger, self.plugin_sets, share_classes, self.capacities)
 
     def schedule(self, snapshot: Snapshot, ledger: Ledger, request: PlacementRequest) -> Decision:
         """Decide one request; the ledger is not changed (see reserve)."""

@@ -1,0 +1,37 @@
+"""A bare grpc.aio Federation server whose PlaceWorkload echoes a canned answer.
+
+The placement benchmark measures it with the same load generator as the proxy, so the
+proxy's figures can be read as a ratio to the transport's own ceiling on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import grpc
+
+from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+
+
+class EchoFederation(federation_pb2_grpc.FederationServicer):
+    async def PlaceWorkload(self, request: Any, context: Any) -> Any:
+        placement = types_pb2.Placement(
+            clusters=[types_pb2.ClusterPlacement(cluster="c1", replicas=request.spec.replicas)]
+        )
+        workload = types_pb2.Workload(spec=request.spec, placement=placement)
+        return federation_pb2.PlaceWorkloadResponse(workload=workload)
+
+
+async def serve() -> None:
+    server = grpc.aio.server()
+    federation_pb2_grpc.add_FederationServicer_to_server(EchoFederation(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(json.dumps({"event": "ready", "address": f"127.0.0.1:{port}"}), flush=True)
+    await server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())

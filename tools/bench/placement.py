@@ -1,0 +1,193 @@
+"""Placements per second and latency through a real proxy, as a ratio to a bare echo server.
+
+One run starts an embedded etcd, a fleet of cluster records with published status (what
+workers would publish; no workers run, so nothing is bound), one fed-proxy process and a
+bare grpc.aio echo server process. The same asyncio load generator drives both: closed
+loop with N concurrent clients (throughput, latency), then open loop at a fixed rate
+against the proxy (latency at that rate). The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from common.etcd_launcher import EmbeddedEtcd
+from common.etcd_store import EtcdStore
+from common.keys import Keys
+from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from tools.devstack.child import JsonLinesChild
+
+GIB = 1 << 30
+Call = Callable[[int], Awaitable[object]]
+
+
+def place_call(address: str, run: str) -> Call:
+    stub = federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))
+
+    async def call(serial: int) -> object:
+        spec = types_pb2.WorkloadSpec(
+            namespace="bench",
+            name=f"{run}-{serial}",
+            replicas=2,
+            resources=types_pb2.Resources(cpu_millis=100, memory_bytes=128 << 20),
+        )
+        request = federation_pb2.PlaceWorkloadRequest(request_id=f"{run}-{serial}", spec=spec)
+        return await stub.PlaceWorkload(request, timeout=10)
+
+    return call
+
+
+def summarise(latencies: list[float], elapsed: float) -> dict[str, float]:
+    latencies.sort()
+    return {
+        "per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000, 2),
+        "count": len(latencies),
+    }
+
+
+async def closed_loop(call: Call, clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    serial = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await call(next(serial))
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return summarise(latencies, time.perf_counter() - started)
+
+
+async def open_loop(call: Call, rate: float, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+
+    async def one(serial: int) -> None:
+        started = time.perf_counter()
+        await call(serial)
+        latencies.append(time.perf_counter() - started)
+
+    tasks = []
+    started = time.perf_counter()
+    for serial in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, started + serial / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(serial)))
+    await asyncio.gather(*tasks)
+    return summarise(latencies, time.perf_counter() - started)
+
+
+async def publish_fleet(endpoint: str, keys: Keys, clusters: int, stop: asyncio.Event) -> None:
+    """Cluster records as an admin left them, and status heartbeats as workers publish them."""
+    async with EtcdStore([endpoint]) as store:
+        while not stop.is_set():
+            await publish_once(store, keys, clusters)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=2.0)
+
+
+async def publish_once(store: EtcdStore, keys: Keys, clusters: int) -> None:
+    for index in range(clusters):
+        name = f"c{index + 1}"
+        spec = types_pb2.ClusterSpec(
+            name=name, endpoint="http://127.0.0.1:9", region=f"r{index % 3 + 1}",
+            state=types_pb2.ADMIN_STATE_ACTIVE,
+        )  # fmt: skip
+        status = types_pb2.ClusterStatus(
+            cluster=name,
+            reachable=True,
+            allocatable=types_pb2.Resources(
+                cpu_millis=1000 * 32 * 1000, memory_bytes=1000 * 128 * GIB, pods=110_000
+            ),
+            nodes_total=1000,
+            nodes_ready=1000,
+            node_grades=[
+                types_pb2.NodeGrade(
+                    free_cpu_millis=32_000, free_memory_bytes=128 * GIB, free_pods=110,
+                    count=1000,
+                )
+            ],
+        )  # fmt: skip
+        status.heartbeat.GetCurrentTime()
+        await store.put(keys.cluster_spec(name), spec.SerializeToString())
+        await store.put(keys.cluster_status(name), status.SerializeToString())
+
+
+async def wait_leader(address: str) -> None:
+    stub = federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))
+    for _ in range(200):
+        topology = await stub.GetTopology(federation_pb2.GetTopologyRequest())
+        if topology.leader.member.address:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the proxy did not become leader")
+
+
+async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, object]:
+    keys = Keys("/bench")
+    stop_publishing = asyncio.Event()
+    publisher = asyncio.create_task(
+        publish_fleet(etcd.endpoint, keys, args.clusters, stop_publishing)
+    )
+    echo = JsonLinesChild("echo", "tools.bench.echo_server", [])
+    proxy = JsonLinesChild(
+        "proxy", "proxy",
+        ["--etcd", etcd.endpoint, "--id", "bench", "--set", "etcd.prefix=/bench",
+         "--set", f"proxy.batch_window_ms={args.window_ms}",
+         "--set", "observability.log_level=WARNING", "--set", "etcd.max_txn_ops=128"],
+    )  # fmt: skip
+    try:
+        echo_address = echo.expect("ready", 20)[0]["address"]
+        proxy_address = proxy.expect("ready", 20)[0]["address"]
+        await wait_leader(proxy_address)
+        await closed_loop(place_call(proxy_address, "warm"), args.clients, 1.0)
+        echo_run = await closed_loop(place_call(echo_address, "e"), args.clients, args.seconds)
+        print(f"{'echo':>18}: {echo_run}", flush=True)
+        proxy_run = await closed_loop(place_call(proxy_address, "p"), args.clients, args.seconds)
+        print(f"{'proxy':>18}: {proxy_run}", flush=True)
+        rated = await open_loop(place_call(proxy_address, "r"), args.rate, args.seconds)
+    finally:
+        proxy.stop()
+        echo.stop()
+        stop_publishing.set()
+        await publisher
+    return {
+        "clients": args.clients,
+        "clusters": args.clusters,
+        "window_ms": args.window_ms,
+        "echo": echo_run,
+        "proxy": proxy_run,
+        "ratio_to_echo": round(proxy_run["per_s"] / echo_run["per_s"], 3),
+        f"proxy_at_{int(args.rate)}_per_s": rated,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--window-ms", type=float, default=2.0)
+    args = parser.parse_args()
+    with EmbeddedEtcd.create() as etcd:
+        results = asyncio.run(bench(args, etcd))
+    rated = f"proxy_at_{int(args.rate)}_per_s"
+    print(f"{rated:>18}: {results[rated]}")
+    print(f"{'ratio to echo':>18}: {results['ratio_to_echo']}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
