@@ -40,7 +40,6 @@ class WorkerContext:
         section = self.settings.worker
         return AdapterOptions(
             threads=section.kube_threads,
-            watch_threads=section.watch_threads,
             page_size=section.list_page_size,
             watch_timeout_s=section.watch_timeout_s,
             default_timeout_s=section.kube_timeout_s,

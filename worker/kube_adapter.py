@@ -87,7 +87,6 @@ class KubeConfigError(ValueError):
 @dataclass(frozen=True)
 class AdapterOptions:
     threads: int = 16
-    watch_threads: int = 64
     page_size: int = 500
     watch_timeout_s: int = 120
     default_timeout_s: float = 10.0

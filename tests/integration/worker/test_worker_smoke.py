@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from integration.worker.worker_support import (
     WorkerThread,
     run_etcd,
@@ -44,4 +47,12 @@ def test_worker_registers_serves_its_assignment_and_deregisters(
         with pytest.raises(grpc.RpcError) as err:
             worker.stub.Estimate(worker_pb2.EstimateRequest(cluster="c9"), timeout=5)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "not assigned" in (err.value.details() or "")
+        assert worker.channel is not None
+        health = health_pb2_grpc.HealthStub(worker.channel)
+        served = health.Check(health_pb2.HealthCheckRequest(service="fed.v1.Worker"), timeout=5)
+        assert served.status == health_pb2.HealthCheckResponse.SERVING
+        assert worker.app.metrics is not None
+        with urllib.request.urlopen(worker.app.metrics.url, timeout=5) as response:
+            assert b"fed_worker_rpc_seconds" in response.read()
     assert run_etcd(etcd.endpoint, member) is None
