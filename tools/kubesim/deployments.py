@@ -45,13 +45,12 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return False
 
 
-def _deletion_rank(pod: Entry) -> tuple[int, int, str]:
+def by_deletion_preference(pods: list[Entry]) -> list[Entry]:
     """Pods to delete first: unscheduled, then not ready, then the newest."""
-    spec = pod.obj.get("spec") or {}
-    return (
-        1 if spec.get("nodeName") else 0,
-        1 if is_ready(pod.obj) else 0,
-        "~" + "".join(chr(0x10FFFF - ord(c)) for c in pod.meta.get("creationTimestamp", "")),
+    newest_first = sorted(pods, key=lambda p: p.meta.get("creationTimestamp", ""), reverse=True)
+    return sorted(
+        newest_first,
+        key=lambda p: (bool((p.obj.get("spec") or {}).get("nodeName")), is_ready(p.obj)),
     )
 
 
@@ -139,7 +138,7 @@ class DeploymentController:
         strategy = spec.get("strategy") or {}
         if not pods.old:
             if len(pods.new) >= desired:
-                return 0, sorted(pods.new, key=_deletion_rank)[: len(pods.new) - desired]
+                return 0, by_deletion_preference(pods.new)[: len(pods.new) - desired]
             return desired - len(pods.new), []
         if strategy.get("type") == "Recreate":
             return 0, list(pods.old)
@@ -151,7 +150,7 @@ class DeploymentController:
         create = max(0, min(desired - len(pods.new), desired + surge - pods.total))
         ready = pods.ready(pods.new) + pods.ready(pods.old)
         removable = max(0, ready - (desired - unavailable))
-        ordered = sorted(pods.old, key=_deletion_rank)
+        ordered = by_deletion_preference(pods.old)
         delete = [p for p in ordered if not is_ready(p.obj)]
         delete += [p for p in ordered if is_ready(p.obj)][:removable]
         if pods.ready(pods.new) >= desired:

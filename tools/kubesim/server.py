@@ -329,8 +329,9 @@ class ApiServer:
             )
         if target.subresource not in ("", "status", "finalize"):
             raise ApiError(405, f"PUT is not supported on {target.subresource}")
-        sub = "finalize" if target.subresource == "finalize" else target.subresource
-        entry = self.registry.update(target.rt, target.namespace, target.name, body, sub)
+        entry = self.registry.update(
+            target.rt, target.namespace, target.name, body, target.subresource
+        )
         return respond(entry.raw())
 
     def _patch(self, request: web.Request, target: Target, body: Any) -> web.Response:

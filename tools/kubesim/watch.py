@@ -17,6 +17,13 @@ def event_line(kind: str, entry: Entry) -> bytes:
     return b'{"type":"' + kind.encode() + b'","object":' + entry.raw() + b"}\n"
 
 
+def moved_out(old: Entry, rv: int) -> Entry:
+    """What a watcher whose filter the object left receives: the last state it matched, at
+    the resourceVersion of the change (as the watch cache does)."""
+    obj = {**old.obj, "metadata": {**old.meta, "resourceVersion": str(rv)}}
+    return Entry(obj, rv)
+
+
 def error_line(error: ApiError) -> bytes:
     return dumps({"type": "ERROR", "object": error.status()}) + b"\n"
 
@@ -33,7 +40,6 @@ class Watcher:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
     aborted: bool = False
-    last_rv: int = 0
 
     def matches(self, entry: Entry | None) -> bool:
         if entry is None:
@@ -47,15 +53,12 @@ class Watcher:
         or DELETED."""
         now = change.type != DELETED and self.matches(change.new)
         before = self.matches(change.old)
-        if change.type == DELETED:
-            kind = DELETED if before else ""
-        elif now:
-            kind = MODIFIED if before else ADDED
-        else:
-            kind = DELETED if before else ""
-        if kind:
-            self.push(event_line(kind, change.new))
-        self.last_rv = change.rv
+        if now:
+            self.push(event_line(MODIFIED if before else ADDED, change.new))
+        elif before and change.type == DELETED:
+            self.push(event_line(DELETED, change.new))
+        elif before and change.old is not None:
+            self.push(event_line(DELETED, moved_out(change.old, change.rv)))
 
     def push(self, line: bytes) -> None:
         if len(self.lines) >= MAX_BACKLOG:
@@ -101,7 +104,6 @@ class WatchHub:
             for change in store.changes_after(since):
                 if change.resource == watcher.resource:
                     watcher.offer(change)
-        watcher.last_rv = store.rv
         self.watchers.setdefault(watcher.resource, set()).add(watcher)
         watcher.wakeup.set()
 

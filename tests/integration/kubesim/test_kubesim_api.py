@@ -188,7 +188,7 @@ def test_bad_json_is_bad_request(kube: Kube, namespace: str) -> None:
 
 
 def test_finalizers_hold_deletion(kube: Kube, namespace: str) -> None:
-    body = pod_body("fin")
+    body = pod_body("fin", scheduler_name="manual")
     body.metadata.finalizers = ["example.com/hold"]
     kube.core.create_namespaced_pod(namespace, body)
     kube.core.delete_namespaced_pod("fin", namespace)

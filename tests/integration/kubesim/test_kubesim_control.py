@@ -49,8 +49,7 @@ def test_deleting_a_deployment_collects_its_pods(kube: Kube, namespace: str) -> 
 def test_bound_pods_terminate_gracefully(kube: Kube, namespace: str) -> None:
     kube.core.create_namespaced_pod(namespace, pod_body("grace"))
     wait_for(lambda: kube.core.read_namespaced_pod("grace", namespace).status.phase == "Running")
-    kube.core.delete_namespaced_pod("grace", namespace)
-    terminating = kube.core.read_namespaced_pod("grace", namespace)
+    terminating = kube.core.delete_namespaced_pod("grace", namespace)
     assert terminating.metadata.deletion_timestamp is not None
     assert terminating.metadata.deletion_grace_period_seconds == 30
     wait_for(lambda: not kube.core.list_namespaced_pod(namespace).items)
@@ -111,13 +110,20 @@ def test_node_selector_and_taints(kube: Kube, namespace: str) -> None:
 
 
 def test_namespace_termination_cascades(kube: Kube, namespace: str) -> None:
-    kube.core.create_namespaced_pod(namespace, pod_body("doomed"))
+    held = pod_body("held", scheduler_name="manual")
+    held.metadata.finalizers = ["example.com/hold"]
+    kube.core.create_namespaced_pod(namespace, held)
     kube.apps.create_namespaced_deployment(namespace, deployment("doomed", replicas=1))
+    wait_for(lambda: len(running_pods(kube, namespace, "app=doomed")) == 1)
     kube.core.delete_namespace(namespace)
     assert kube.core.read_namespace(namespace).status.phase == "Terminating"
     with pytest.raises(ApiException) as err:
         kube.core.create_namespaced_pod(namespace, pod_body("late"))
     assert err.value.status == 403
+    wait_for(lambda: [p.metadata.name for p in kube.core.list_namespaced_pod(namespace).items]
+             == ["held"])  # fmt: skip
+    assert kube.core.read_namespace(namespace).status.phase == "Terminating"
+    kube.core.patch_namespaced_pod("held", namespace, {"metadata": {"finalizers": None}})
 
     def gone() -> bool:
         try:
