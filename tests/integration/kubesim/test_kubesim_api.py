@@ -266,3 +266,23 @@ def test_server_side_apply_creates_then_merges(kube: Kube, namespace: str) -> No
     code, status = raw_request(kube, no_manager, "PATCH", doc, APPLY)
     assert status["reason"] == "Invalid"
     assert code == 422
+
+
+def test_delete_collection(kube: Kube, namespace: str) -> None:
+    for name, team in (("x1", "a"), ("x2", "a"), ("x3", "b")):
+        kube.core.create_namespaced_pod(
+            namespace, pod_body(name, labels={"team": team}, scheduler_name="manual")
+        )
+    kube.core.delete_collection_namespaced_pod(namespace, label_selector="team=a")
+    left = [p.metadata.name for p in kube.core.list_namespaced_pod(namespace).items]
+    assert left == ["x3"]
+
+
+def test_exact_resource_version_list(kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_pod(namespace, pod_body("old", scheduler_name="manual"))
+    before = kube.core.list_namespaced_pod(namespace).metadata.resource_version
+    kube.core.create_namespaced_pod(namespace, pod_body("new", scheduler_name="manual"))
+    then = kube.core.list_namespaced_pod(
+        namespace, resource_version=before, resource_version_match="Exact"
+    )
+    assert [p.metadata.name for p in then.items] == ["old"]

@@ -175,3 +175,12 @@ def test_controllers_record_events(kube: Kube, namespace: str) -> None:
     assert scaled[0].involved_object.kind == "Deployment"
     failed = kube.core.list_namespaced_event(namespace, field_selector="type=Warning").items
     assert failed[0].involved_object.name == "too-big"
+
+
+def test_orphan_deletion_keeps_pods(kube: Kube, namespace: str) -> None:
+    kube.apps.create_namespaced_deployment(namespace, deployment("orphans", replicas=2))
+    wait_for(lambda: len(running_pods(kube, namespace, "app=orphans")) == 2)
+    kube.apps.delete_namespaced_deployment("orphans", namespace, propagation_policy="Orphan")
+    pods = kube.core.list_namespaced_pod(namespace).items
+    assert len(pods) == 2
+    assert all(not p.metadata.owner_references for p in pods)
