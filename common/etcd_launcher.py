@@ -61,6 +61,7 @@ class EmbeddedEtcd:
 
     data_dir: Path
     max_txn_ops: int = 128
+    attached: bool = True
     client_port: int = 0
     peer_port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -68,12 +69,17 @@ class EmbeddedEtcd:
     _log_file: IO[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, data_dir: str | Path | None = None, *, max_txn_ops: int = 128) -> Self:
+    def create(
+        cls, data_dir: str | Path | None = None, *, max_txn_ops: int = 128, attached: bool = True
+    ) -> Self:
+        """`attached`: the etcd dies with this process; otherwise it runs on in its own
+        session (a stack brought up by `fedctl dev up` outlives the command)."""
         if data_dir:
             path = Path(data_dir)
             path.mkdir(parents=True, exist_ok=True)
-            return cls(path, max_txn_ops)
-        return cls(Path(tempfile.mkdtemp(prefix="fed-etcd-")), max_txn_ops, _owns_data_dir=True)
+            return cls(path, max_txn_ops, attached)
+        temporary = Path(tempfile.mkdtemp(prefix="fed-etcd-"))
+        return cls(temporary, max_txn_ops, attached, _owns_data_dir=True)
 
     @property
     def endpoint(self) -> str:
@@ -116,7 +122,8 @@ class EmbeddedEtcd:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 (no threads hold locks at this point)
+            preexec_fn=die_with_parent if self.attached else None,  # noqa: PLW1509
+            start_new_session=not self.attached,
         )
 
     def _wait_healthy(self, timeout_s: float) -> bool:

@@ -28,6 +28,7 @@ def transient(
     retry_on: Sequence[type[BaseException]],
     *,
     deadline_s: float | None = None,
+    log_retries: bool = True,
 ) -> AsyncRetrying:
     """Bounded retries of transient failures with jittered exponential backoff.
 
@@ -41,7 +42,7 @@ def transient(
         retry=retry_if_exception_type(tuple(retry_on)),
         stop=stop,
         wait=wait_exponential_jitter(multiplier=policy.initial_backoff_s, max=policy.max_backoff_s),
-        before_sleep=before_sleep_log(_log, logging.WARNING),
+        before_sleep=before_sleep_log(_log, logging.WARNING if log_retries else logging.DEBUG),
         reraise=True,
     )
 

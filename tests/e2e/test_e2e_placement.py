@@ -1,0 +1,99 @@
+"""Place, scale and delete through the API; Deployments appear in the emulated clusters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+
+from client import FederationClient
+from fed.v1 import types_pb2
+from tools.devstack.stack import StackInfo
+
+pytestmark = pytest.mark.integration
+Phase = types_pb2.WorkloadPhase
+
+
+def deployment_replicas(stack: StackInfo, namespace: str, name: str) -> dict[str, int]:
+    """Replicas of the workload's Deployment in every emulated cluster that has one."""
+    found: dict[str, int] = {}
+    for cluster in stack.clusters:
+        api = kubernetes.client.AppsV1Api(
+            kubernetes.config.new_client_from_config(config_file=cluster["kubeconfig"])
+        )
+        items = api.list_namespaced_deployment(namespace).items
+        for item in items:
+            if item.metadata.labels.get("fed.io/workload", "").endswith(name):
+                found[cluster["name"]] = item.spec.replicas
+        api.api_client.close()
+    return found
+
+
+async def until(check: Callable[[], Any], what: str, timeout_s: float = 30) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = (
+            await asyncio.to_thread(check)
+            if not asyncio.iscoroutinefunction(check)
+            else await check()
+        )
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+def spec(name: str, replicas: int) -> types_pb2.WorkloadSpec:
+    template = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}},
+    }
+    return types_pb2.WorkloadSpec(
+        namespace="default",
+        name=name,
+        replicas=replicas,
+        resources=types_pb2.Resources(cpu_millis=500, memory_bytes=256 << 20),
+        template_json=json.dumps(template),
+    )
+
+
+async def test_place_scale_delete_end_to_end(stack: StackInfo) -> None:
+    async with FederationClient(stack.proxy_addresses) as fed:
+        placed = await fed.place(spec("web", 6))
+        wanted = {p.cluster: p.replicas for p in placed.workload.placement.clusters}
+        assert sum(wanted.values()) == 6
+
+        await until(lambda: deployment_replicas(stack, "default", "web") == wanted, "Deployments")
+
+        async def ready() -> bool:
+            workload = await fed.get_workload("default", "web")
+            return workload.phase == Phase.WORKLOAD_PHASE_READY
+
+        await until(ready, "the workload to be Ready")
+
+        scaled = await fed.scale("default", "web", 9)
+        wanted = {p.cluster: p.replicas for p in scaled.workload.placement.clusters if p.replicas}
+        assert sum(wanted.values()) == 9
+        await until(lambda: deployment_replicas(stack, "default", "web") == wanted, "the scale")
+
+        await fed.delete("default", "web")
+        await until(lambda: deployment_replicas(stack, "default", "web") == {}, "removal")
+
+        async def gone() -> bool:
+            return not await fed.list_workloads("default")
+
+        await until(gone, "the workload record to go")
+
+
+def test_stack_files_describe_the_running_stack(stack: StackInfo) -> None:
+    saved = json.loads((Path(stack.dir) / "stack.json").read_text())
+    assert [p["address"] for p in saved["proxies"]] == stack.proxy_addresses
+    assert len(saved["clusters"]) == 3
