@@ -1,13 +1,21 @@
 """The deployment controller: pods from the template (owned by the Deployment), scale up and
-down, rolling updates by pod-template-hash, and status (replicas, ready, available)."""
+down, rolling updates by pod-template-hash, and status (replicas, ready, available).
+
+Each deployment's pods are counted incrementally from store changes (per template hash:
+active and ready), so a reconcile costs O(pods it creates or deletes), not O(replicas).
+"""
 
 from __future__ import annotations
 
+import calendar
+import functools
 import hashlib
+import heapq
 import json
 import math
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,28 +53,63 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return False
 
 
-def by_deletion_preference(pods: list[Entry]) -> list[Entry]:
-    """Pods to delete first: unscheduled, then not ready, then the newest."""
-    newest_first = sorted(pods, key=lambda p: p.meta.get("creationTimestamp", ""), reverse=True)
-    return sorted(
-        newest_first,
-        key=lambda p: (bool((p.obj.get("spec") or {}).get("nodeName")), is_ready(p.obj)),
-    )
+def _active(pod: Entry) -> bool:
+    phase = (pod.obj.get("status") or {}).get("phase")
+    return not pod.meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed")
+
+
+def _controller_uid(pod: Entry) -> str | None:
+    for ref in pod.meta.get("ownerReferences") or ():
+        if ref.get("kind") == "Deployment" and ref.get("controller"):
+            return str(ref.get("uid", ""))
+    return None
 
 
 @dataclass
-class PodSets:
-    """The active pods of a deployment, split by template generation."""
+class Owned:
+    """The active pods of one deployment: key -> (template hash, ready), with counts."""
 
-    new: list[Entry] = field(default_factory=list)
-    old: list[Entry] = field(default_factory=list)
+    pods: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    total: Counter[str] = field(default_factory=Counter)
+    ready: Counter[str] = field(default_factory=Counter)
+
+    def set(self, key: str, state: tuple[str, bool] | None) -> None:
+        old = self.pods.pop(key, None)
+        if old is not None:
+            self.total[old[0]] -= 1
+            self.ready[old[0]] -= old[1]
+        if state is not None:
+            self.pods[key] = state
+            self.total[state[0]] += 1
+            self.ready[state[0]] += state[1]
+
+
+@dataclass
+class Counts:
+    """What a reconcile needs to know, for the current template hash."""
+
+    new: int
+    new_ready: int
+    all: int
+    all_ready: int
 
     @property
-    def total(self) -> int:
-        return len(self.new) + len(self.old)
+    def old(self) -> int:
+        return self.all - self.new
 
-    def ready(self, pods: list[Entry]) -> int:
-        return sum(1 for p in pods if is_ready(p.obj))
+    @property
+    def old_ready(self) -> int:
+        return self.all_ready - self.new_ready
+
+
+@dataclass
+class Plan:
+    """Pods to create, and pods to delete: from the current template (surplus) or old ones."""
+
+    create: int = 0
+    surplus: int = 0
+    old_unready: bool = False
+    old_ready: int = 0
 
 
 class DeploymentController:
@@ -76,16 +119,32 @@ class DeploymentController:
         self.registry = registry
         self.recorder = recorder
         self.queue: dict[str, None] = {}
+        self.owned: dict[str, Owned] = {}
         registry.store.listeners.append(self.observe)
 
     def observe(self, change: Change) -> None:
         if change.resource == DEPLOYMENTS.plural:
-            if change.type != DELETED:
+            if change.type == DELETED:
+                self.owned.pop(change.new.meta.get("uid", ""), None)
+            else:
                 self.queue[change.key] = None
         elif change.resource == PODS.plural:
-            for ref in change.new.meta.get("ownerReferences") or ():
-                if ref.get("kind") == "Deployment" and ref.get("controller"):
-                    self.queue[object_key(change.new.meta["namespace"], ref["name"])] = None
+            self._observe_pod(change)
+
+    def _observe_pod(self, change: Change) -> None:
+        pod = change.new
+        uid = _controller_uid(pod)
+        if uid is None:
+            return
+        owned = self.owned.setdefault(uid, Owned())
+        active = change.type != DELETED and _active(pod)
+        owned.set(
+            change.key, (pod.labels.get(HASH_LABEL, ""), is_ready(pod.obj)) if active else None
+        )
+        if not owned.pods:
+            del self.owned[uid]
+        ref = next(r for r in pod.meta["ownerReferences"] if r.get("uid") == uid)
+        self.queue[object_key(pod.meta["namespace"], ref["name"])] = None
 
     def step(self, budget: int) -> int:
         """Reconcile queued deployments, creating or deleting at most `budget` pods."""
@@ -96,107 +155,127 @@ class DeploymentController:
             entry = self.registry.store.get(DEPLOYMENTS.plural, key)
             if entry is None or entry.meta.get("deletionTimestamp"):
                 continue
-            used, more = self.reconcile(entry, budget - spent)
+            allowed = budget - spent
+            used = self.reconcile(entry, allowed)
             spent += used + 1
-            if more:
+            if used >= allowed:
                 self.queue[key] = None
         return spent
 
-    def _pods(self, entry: Entry, current: str) -> PodSets:
-        sets = PodSets()
-        for resource, key in self.registry.store.dependents.get(entry.meta["uid"], ()):
-            pod = self.registry.store.get(resource, key) if resource == PODS.plural else None
-            if pod is None or pod.meta.get("deletionTimestamp"):
-                continue
-            if (pod.obj.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                continue
-            labels = pod.labels
-            (sets.new if labels.get(HASH_LABEL) == current else sets.old).append(pod)
-        return sets
+    def _counts(self, uid: str, current: str) -> Counts:
+        owned = self.owned.get(uid) or Owned()
+        return Counts(
+            owned.total[current],
+            owned.ready[current],
+            sum(owned.total.values()),
+            sum(owned.ready.values()),
+        )
 
-    def reconcile(self, entry: Entry, budget: int) -> tuple[int, bool]:
-        """One pass; returns (pods created or deleted, whether more work remains)."""
+    def reconcile(self, entry: Entry, budget: int) -> int:
+        """One pass; returns how many pods it created or deleted (at most `budget`)."""
         spec = entry.obj.get("spec") or {}
         current = template_hash(spec.get("template") or {})
-        pods = self._pods(entry, current)
+        uid = entry.meta["uid"]
         desired = int(spec.get("replicas", 1))
         used = 0
         if not spec.get("paused"):
-            create, delete = self._plan(spec, pods, desired)
-            create = min(create, budget)
+            counts = self._counts(uid, current)
+            plan = self._plan(spec, counts, desired)
+            create = min(plan.create, budget)
             for _ in range(create):
                 self._create_pod(entry, current)
-            for pod in delete[: max(0, budget - create)]:
+            victims = self._victims(uid, current, plan, budget - create)
+            for pod in victims:
                 self._delete_pod(pod)
-            used = create + min(len(delete), max(0, budget - create))
-            self._record_scaling(entry, current, pods, create, delete[: max(0, budget - create)])
-            pods = self._pods(entry, current)
-        self._write_status(entry, pods, desired)
-        return used, used >= budget
+            used = create + len(victims)
+            self._record_scaling(entry, current, counts, create, victims)
+        self._write_status(entry, self._counts(uid, current), desired)
+        return used
 
-    def _plan(self, spec: dict[str, Any], pods: PodSets, desired: int) -> tuple[int, list[Entry]]:
+    def _plan(self, spec: dict[str, Any], counts: Counts, desired: int) -> Plan:
         strategy = spec.get("strategy") or {}
-        if not pods.old:
-            if len(pods.new) >= desired:
-                return 0, by_deletion_preference(pods.new)[: len(pods.new) - desired]
-            return desired - len(pods.new), []
+        if not counts.old:
+            if counts.new >= desired:
+                return Plan(surplus=counts.new - desired)
+            return Plan(create=desired - counts.new)
+        unready_old = counts.old > counts.old_ready
         if strategy.get("type") == "Recreate":
-            return 0, list(pods.old)
+            return Plan(old_unready=unready_old, old_ready=counts.old_ready)
         rolling = strategy.get("rollingUpdate") or {}
         surge = resolve(rolling.get("maxSurge", "25%"), desired, True)
         unavailable = resolve(rolling.get("maxUnavailable", "25%"), desired, False)
         if surge == 0 and unavailable == 0:
             unavailable = 1
-        create = max(0, min(desired - len(pods.new), desired + surge - pods.total))
-        ready = pods.ready(pods.new) + pods.ready(pods.old)
-        removable = max(0, ready - (desired - unavailable))
-        ordered = by_deletion_preference(pods.old)
-        delete = [p for p in ordered if not is_ready(p.obj)]
-        delete += [p for p in ordered if is_ready(p.obj)][:removable]
-        if pods.ready(pods.new) >= desired:
-            delete = ordered
-        return create, delete
+        create = max(0, min(desired - counts.new, desired + surge - counts.all))
+        removable = max(0, counts.all_ready - (desired - unavailable))
+        if counts.new_ready >= desired:
+            removable = counts.old_ready
+        return Plan(create, 0, unready_old, min(removable, counts.old_ready))
+
+    def _victims(self, uid: str, current: str, plan: Plan, budget: int) -> list[Entry]:
+        """The pods `plan` deletes, preferring unscheduled, then not ready, then the newest.
+        Candidates are scanned from the most recently changed, a bounded number per kind."""
+        wanted = {
+            "surplus": min(plan.surplus, budget),
+            "unready": budget if plan.old_unready else 0,
+            "ready": min(plan.old_ready, budget),
+        }
+        if budget <= 0 or not any(wanted.values()):
+            return []
+        limit = 4 * budget + 64
+        found: dict[str, list[Entry]] = {kind: [] for kind in wanted}
+        owned = self.owned.get(uid) or Owned()
+        for key, (template, pod_ready) in reversed(owned.pods.items()):
+            kind = "surplus" if template == current else "ready" if pod_ready else "unready"
+            if len(found[kind]) >= (limit if wanted[kind] else 0):
+                if all(len(found[k]) >= (limit if wanted[k] else 0) for k in wanted):
+                    break
+                continue
+            pod = self.registry.store.get(PODS.plural, key)
+            if pod is not None:
+                found[kind].append(pod)
+        chosen: list[Entry] = []
+        for kind, count in wanted.items():
+            chosen += heapq.nsmallest(count, found[kind], key=_deletion_rank)
+        return chosen[:budget]
 
     def _record_scaling(
-        self, entry: Entry, current: str, pods: PodSets, created: int, deleted: list[Entry]
+        self, entry: Entry, current: str, counts: Counts, created: int, deleted: list[Entry]
     ) -> None:
         name = entry.meta["name"]
         if created:
-            message = f"Scaled up replica set {name}-{current} to {len(pods.new) + created}"
+            message = f"Scaled up replica set {name}-{current} to {counts.new + created}"
             self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
-        active = [p.labels.get(HASH_LABEL, "") for p in pods.new + pods.old]
-        gone = [p.labels.get(HASH_LABEL, "") for p in deleted]
-        for template in sorted(set(gone)):
-            remaining = active.count(template) - gone.count(template)
-            message = f"Scaled down replica set {name}-{template} to {remaining}"
+        owned = self.owned.get(entry.meta["uid"]) or Owned()
+        for template in sorted({p.labels.get(HASH_LABEL, "") for p in deleted}):
+            message = f"Scaled down replica set {name}-{template} to {owned.total[template]}"
             self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
 
     def _create_pod(self, entry: Entry, current: str) -> None:
         meta = entry.meta
         template = entry.obj["spec"].get("template") or {}
         tmeta = template.get("metadata") or {}
-        labels = {**(tmeta.get("labels") or {}), HASH_LABEL: current}
         suffix = "".join(random.choices(_SUFFIX_CHARS, k=5))
-        pod = {
-            "metadata": {
-                **{k: v for k, v in tmeta.items() if k in ("annotations",)},
-                "name": f"{meta['name']}-{current}-{suffix}",
-                "labels": labels,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": template.get("spec") or {},
+        pod_meta: dict[str, Any] = {
+            "name": f"{meta['name']}-{current}-{suffix}",
+            "labels": {**(tmeta.get("labels") or {}), HASH_LABEL: current},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         }
+        if tmeta.get("annotations"):
+            pod_meta["annotations"] = tmeta["annotations"]
         try:
-            self.registry.create(PODS, meta["namespace"], pod)
+            self.registry.create(
+                PODS, meta["namespace"], {"metadata": pod_meta, "spec": template.get("spec") or {}}
+            )
         except ApiError:
             return
 
@@ -206,33 +285,31 @@ class DeploymentController:
         except ApiError:
             return
 
-    def _write_status(self, entry: Entry, pods: PodSets, desired: int) -> None:
+    def _write_status(self, entry: Entry, counts: Counts, desired: int) -> None:
         spec = entry.obj.get("spec") or {}
-        ready = pods.ready(pods.new) + pods.ready(pods.old)
         rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
         unavailable = resolve(rolling.get("maxUnavailable", "25%"), desired, False)
         old = entry.obj.get("status") or {}
+        ready = counts.all_ready
         status: dict[str, Any] = {
             "observedGeneration": entry.meta.get("generation", 1),
-            "replicas": pods.total,
-            "updatedReplicas": len(pods.new),
+            "replicas": counts.all,
+            "updatedReplicas": counts.new,
             "readyReplicas": ready,
             "availableReplicas": ready,
+            "unavailableReplicas": max(0, desired - ready),
         }
-        if desired - ready > 0:
-            status["unavailableReplicas"] = desired - ready
         status = {k: v for k, v in status.items() if v or k == "observedGeneration"}
-        complete = len(pods.new) == desired and not pods.old and ready >= desired
+        available = ready >= desired - unavailable
+        complete = counts.new == desired and not counts.old and ready >= desired
         status["conditions"] = [
             _condition(
                 old,
                 "Available",
-                ready >= desired - unavailable,
-                "MinimumReplicasAvailable"
-                if ready >= desired - unavailable
-                else "MinimumReplicasUnavailable",
+                available,
+                "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
                 "Deployment has minimum availability."
-                if ready >= desired - unavailable
+                if available
                 else "Deployment does not have minimum availability.",
             ),
             _condition(
@@ -246,9 +323,18 @@ class DeploymentController:
             ),
         ]
         if status != old:
-            self.registry.replace_entry(
-                DEPLOYMENTS, entry, {**entry.obj, "status": status}, "status"
-            )
+            self.registry.set_status(DEPLOYMENTS, entry, status)
+
+
+@functools.lru_cache(maxsize=4096)
+def _epoch(timestamp: str) -> int:
+    return calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")) if timestamp else 0
+
+
+def _deletion_rank(pod: Entry) -> tuple[bool, bool, int]:
+    """Smaller ranks are deleted first: unscheduled, then not ready, then the newest."""
+    scheduled = bool((pod.obj.get("spec") or {}).get("nodeName"))
+    return scheduled, is_ready(pod.obj), -_epoch(pod.meta.get("creationTimestamp", ""))
 
 
 def _condition(

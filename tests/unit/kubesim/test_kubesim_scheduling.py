@@ -95,3 +95,23 @@ def test_equal_nodes_are_used_round_robin() -> None:
     settle(sim)
     nodes = [sim.registry.get(PODS, "default", f"s{i}").obj["spec"]["nodeName"] for i in range(6)]
     assert sorted(nodes.count(n) for n in set(nodes)) == [2, 2, 2]
+
+
+def test_scale_down_removes_unscheduled_pods_first() -> None:
+    sim = cluster(nodes=2)
+    template = {"metadata": {"labels": {"app": "s"}}, "spec": {"containers": [
+        {"name": "c", "image": "nginx", "resources": {"requests": {"cpu": "1"}}}]}}  # fmt: skip
+    spec = {"replicas": 6, "selector": {"matchLabels": {"app": "s"}}, "template": template}
+    sim.registry.create(DEPLOYMENTS, "default", {"metadata": {"name": "s"}, "spec": spec})
+    settle(sim)
+    pods = list(sim.store.table("pods").entries.values())
+    assert sum(1 for p in pods if p.obj["spec"].get("nodeName")) == 4
+    sim.registry.patch(DEPLOYMENTS, "default", "s", "application/merge-patch+json",
+                       {"spec": {"replicas": 4}})  # fmt: skip
+    settle(sim)
+    live = [p for p in sim.store.table("pods").entries.values()
+            if not p.meta.get("deletionTimestamp")]  # fmt: skip
+    assert len(live) == 4
+    assert all(p.obj["spec"].get("nodeName") for p in live)
+    status = sim.registry.get(DEPLOYMENTS, "default", "s").obj["status"]
+    assert (status["replicas"], status["readyReplicas"]) == (4, 4)
