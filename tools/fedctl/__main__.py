@@ -1,11 +1,21 @@
-"""fedctl: not built yet (issue "fedctl and the one-machine stack")."""
+"""fedctl's entry point: the root command with every command group."""
 
-import sys
+from __future__ import annotations
+
+from tools.fedctl.cli import cli
+from tools.fedctl.commands.cluster import cluster
+from tools.fedctl.commands.dev import dev
+from tools.fedctl.commands.topology import topology
+from tools.fedctl.commands.workload import workload
+
+for command in (cluster, workload, topology, dev):
+    cli.add_command(command)
+
+fedctl = cli
 
 
 def main() -> None:
-    print("fedctl: not built yet (see the issue 'fedctl and the one-machine stack').")
-    sys.exit(2)
+    fedctl.main()
 
 
 if __name__ == "__main__":

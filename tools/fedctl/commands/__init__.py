@@ -1,0 +1,1 @@
+"""fedctl's command groups, one module each."""
