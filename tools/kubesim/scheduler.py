@@ -6,6 +6,7 @@ schedules a bounded number of pods; pods that fit nowhere are parked until capac
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ class Scheduler:
         self.queued: set[str] = set()
         self.parked: set[str] = set()
         self.capacity_changed = False
+        self.failed: dict[tuple[int, int, str, str], str] = {}
         registry.store.listeners.append(self.observe)
 
     def observe(self, change: Change) -> None:
@@ -199,6 +201,7 @@ class Scheduler:
                 self.queue.append(key)
             self.parked.clear()
         self.capacity_changed = False
+        self.failed.clear()
         done = 0
         while self.queue and done < budget:
             key = self.queue.popleft()
@@ -213,13 +216,26 @@ class Scheduler:
         return done
 
     def _schedule(self, key: str, entry: Entry) -> None:
+        """Bind `entry` or park it; pods equivalent to one that failed in this step (same
+        requests, selector and tolerations; capacity only shrinks within a step) fail fast."""
         spec = entry.obj.get("spec") or {}
         cpu, memory = pod_requests(spec)
-        verdict = Verdict()
-        node = self._pick(spec, cpu, memory, verdict)
+        signature = (
+            cpu,
+            memory,
+            json.dumps(spec.get("nodeSelector"), sort_keys=True),
+            json.dumps(spec.get("tolerations"), sort_keys=True),
+        )
+        message = self.failed.get(signature)
+        node = None
+        if message is None:
+            verdict = Verdict()
+            node = self._pick(spec, cpu, memory, verdict)
+            message = verdict.message(len(self.nodes))
         if node is None:
+            self.failed[signature] = message
             self.parked.add(key)
-            self._mark_unschedulable(entry, verdict.message(len(self.nodes)))
+            self._mark_unschedulable(entry, message)
             return
         self.registry.assign(entry, node)
 
