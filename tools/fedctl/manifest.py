@@ -1,7 +1,8 @@
 """`fedctl workload apply -f`: a plain Kubernetes Deployment plus placement annotations
 (fed.io/policy, fed.io/spread, fed.io/max-skew, fed.io/min-clusters, fed.io/max-clusters,
 fed.io/gang, fed.io/allow-partial, fed.io/regions, fed.io/priority). The per-replica shape
-comes from the first container's requests; the manifest itself becomes template_json."""
+comes from the first container's requests; the manifest without its replicas (which the
+federation divides) becomes template_json."""
 
 from __future__ import annotations
 
@@ -64,9 +65,10 @@ def to_spec(manifest: dict[str, Any], namespace: str | None, source: str) -> typ
         regions=[r.strip() for r in str(annotations.get(PREFIX + "regions", "")).split(",") if r],
     )
     labels = {str(k): str(v) for k, v in _mapping(metadata.get("labels"), source).items()}
+    template = {**manifest, "spec": {k: v for k, v in spec.items() if k != "replicas"}}
     return workload_spec(
         namespace or str(metadata.get("namespace") or "default"),
-        name, replicas, cpu, memory, manifest, placement, ints["priority"], labels,
+        name, replicas, cpu, memory, template, placement, ints["priority"], labels,
     )  # fmt: skip
 
 
