@@ -120,6 +120,7 @@ class DeploymentController:
         self.recorder = recorder
         self.queue: dict[str, None] = {}
         self.owned: dict[str, Owned] = {}
+        self.pod_meta: dict[tuple[str, str], dict[str, Any]] = {}
         registry.store.listeners.append(self.observe)
 
     def observe(self, change: Change) -> None:
@@ -251,13 +252,15 @@ class DeploymentController:
             message = f"Scaled down replica set {name}-{template} to {owned.total[template]}"
             self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
 
-    def _create_pod(self, entry: Entry, current: str) -> None:
+    def _pod_metadata(self, entry: Entry, current: str) -> dict[str, Any]:
+        """Labels, annotations and owner references shared by the pods of one template."""
+        ident = (entry.meta["uid"], current)
+        cached = self.pod_meta.get(ident)
+        if cached is not None:
+            return cached
         meta = entry.meta
-        template = entry.obj["spec"].get("template") or {}
-        tmeta = template.get("metadata") or {}
-        suffix = "".join(random.choices(_SUFFIX_CHARS, k=5))
-        pod_meta: dict[str, Any] = {
-            "name": f"{meta['name']}-{current}-{suffix}",
+        tmeta = (entry.obj["spec"].get("template") or {}).get("metadata") or {}
+        shared: dict[str, Any] = {
             "labels": {**(tmeta.get("labels") or {}), HASH_LABEL: current},
             "ownerReferences": [
                 {
@@ -271,10 +274,22 @@ class DeploymentController:
             ],
         }
         if tmeta.get("annotations"):
-            pod_meta["annotations"] = tmeta["annotations"]
+            shared["annotations"] = tmeta["annotations"]
+        if len(self.pod_meta) > 1024:
+            self.pod_meta.clear()
+        self.pod_meta[ident] = shared
+        return shared
+
+    def _create_pod(self, entry: Entry, current: str) -> None:
+        suffix = "".join(random.choices(_SUFFIX_CHARS, k=5))
+        pod_meta = {
+            **self._pod_metadata(entry, current),
+            "name": f"{entry.meta['name']}-{current}-{suffix}",
+        }
+        spec = (entry.obj["spec"].get("template") or {}).get("spec") or {}
         try:
             self.registry.create(
-                PODS, meta["namespace"], {"metadata": pod_meta, "spec": template.get("spec") or {}}
+                PODS, entry.meta["namespace"], {"metadata": pod_meta, "spec": spec}
             )
         except ApiError:
             return

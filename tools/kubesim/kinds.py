@@ -127,10 +127,32 @@ def _immutable_causes(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any]
     return []
 
 
+CONTAINER_DEFAULT_KEYS = (
+    "imagePullPolicy",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "resources",
+)
+POD_DEFAULTS: dict[str, Any] = {
+    "restartPolicy": "Always",
+    "terminationGracePeriodSeconds": 30,
+    "dnsPolicy": "ClusterFirst",
+    "schedulerName": "default-scheduler",
+    "securityContext": {},
+    "priority": 0,
+    "enableServiceLinks": True,
+    "preemptionPolicy": "PreemptLowerPriority",
+}
+
+
 def _default_container(container: dict[str, Any]) -> dict[str, Any]:
+    """`container` with defaults; the same dict when it has them all (pods from one template
+    share their container specs, which are never mutated in place)."""
+    if all(k in container for k in CONTAINER_DEFAULT_KEYS):
+        return container
     image = str(container.get("image", ""))
     always = image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]
-    defaults = {
+    defaults: dict[str, Any] = {
         "imagePullPolicy": "Always" if always else "IfNotPresent",
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
@@ -140,20 +162,13 @@ def _default_container(container: dict[str, Any]) -> dict[str, Any]:
 
 
 def default_pod_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The defaults kube-apiserver fills into a pod spec."""
-    defaults = {
-        "restartPolicy": "Always",
-        "terminationGracePeriodSeconds": 30,
-        "dnsPolicy": "ClusterFirst",
-        "schedulerName": "default-scheduler",
-        "securityContext": {},
-        "priority": 0,
-        "enableServiceLinks": True,
-        "preemptionPolicy": "PreemptLowerPriority",
-    }
-    out = {**defaults, **spec}
-    out["containers"] = [_default_container(c) for c in spec.get("containers") or []]
-    return out
+    """The defaults kube-apiserver fills into a pod spec (`spec` itself when complete)."""
+    containers = spec.get("containers") or []
+    defaulted = [_default_container(c) for c in containers]
+    complete = all(a is b for a, b in zip(defaulted, containers, strict=True))
+    if complete and "containers" in spec and all(k in spec for k in POD_DEFAULTS):
+        return spec
+    return {**POD_DEFAULTS, **spec, "containers": defaulted}
 
 
 def _qos_class(spec: dict[str, Any]) -> str:

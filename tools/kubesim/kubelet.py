@@ -3,6 +3,7 @@ are removed once their (shortened) grace period has passed."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ class Task:
     key: str
 
 
+@functools.lru_cache(maxsize=8)
 def _ready_conditions(now: str) -> list[dict[str, Any]]:
+    """Shared by every pod started in the same second (objects are never mutated in place)."""
     return [
         {"type": kind, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
         for kind in (
@@ -34,21 +37,28 @@ def _ready_conditions(now: str) -> list[dict[str, Any]]:
     ]
 
 
-def _container_statuses(spec: dict[str, Any], now: str) -> list[dict[str, Any]]:
+@functools.lru_cache(maxsize=256)
+def _container_statuses(containers: tuple[tuple[str, str], ...], now: str) -> list[dict[str, Any]]:
+    """Running statuses for (name, image) pairs, shared like `_ready_conditions`."""
     return [
         {
-            "name": c.get("name", ""),
-            "image": c.get("image", ""),
-            "imageID": f"docker-pullable://{c.get('image', '')}",
-            "containerID": f"containerd://kubesim-{c.get('name', '')}",
+            "name": name,
+            "image": image,
+            "imageID": f"docker-pullable://{image}",
+            "containerID": f"containerd://kubesim-{name}",
             "ready": True,
             "started": True,
             "restartCount": 0,
             "state": {"running": {"startedAt": now}},
             "lastState": {},
         }
-        for c in spec.get("containers") or []
+        for name, image in containers
     ]
+
+
+def _names_images(pod: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    containers = (pod.get("spec") or {}).get("containers") or ()
+    return tuple((str(c.get("name", "")), str(c.get("image", ""))) for c in containers)
 
 
 class Kubelet:
@@ -149,7 +159,7 @@ class Kubelet:
             "podIP": pod_ip,
             "podIPs": [{"ip": pod_ip}],
             "startTime": now,
-            "containerStatuses": _container_statuses(entry.obj.get("spec") or {}, now),
+            "containerStatuses": _container_statuses(_names_images(entry.obj), now),
         }
         self.registry.set_status(PODS, entry, status)
 

@@ -111,8 +111,8 @@ def strategic_merge(doc: Any, patch: Any, field: str = "") -> Any:
     return result
 
 
-def _merge_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
-    current = current if isinstance(current, list) else []
+def _merge_list(field: str, existing: Any, patch: list[Any]) -> list[Any]:
+    current: list[Any] = existing if isinstance(existing, list) else []
     if field in MERGED_PRIMITIVE_LISTS:
         return current + [v for v in patch if v not in current]
     key = MERGE_KEYS.get(field)
