@@ -115,3 +115,20 @@ def test_scale_down_removes_unscheduled_pods_first() -> None:
     assert all(p.obj["spec"].get("nodeName") for p in live)
     status = sim.registry.get(DEPLOYMENTS, "default", "s").obj["status"]
     assert (status["replicas"], status["readyReplicas"]) == (4, 4)
+
+
+def test_shared_pod_specs_are_copy_on_write() -> None:
+    sim = cluster(nodes=2)
+    template = {"metadata": {"labels": {"app": "cow"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}  # fmt: skip
+    spec = {"replicas": 3, "selector": {"matchLabels": {"app": "cow"}}, "template": template}
+    sim.registry.create(DEPLOYMENTS, "default", {"metadata": {"name": "cow"}, "spec": spec})
+    settle(sim)
+    names = sorted(e.meta["name"] for e in sim.store.table("pods").entries.values())
+    image = {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}
+    sim.registry.patch(PODS, "default", names[0], "application/strategic-merge-patch+json", image)
+    images = [sim.registry.get(PODS, "default", n).obj["spec"]["containers"][0]["image"]
+              for n in names]  # fmt: skip
+    assert images == ["nginx:2", "nginx:1", "nginx:1"]
+    stored = sim.registry.get(DEPLOYMENTS, "default", "cow").obj["spec"]["template"]["spec"]
+    assert stored["containers"][0]["image"] == "nginx:1"
