@@ -28,7 +28,7 @@ from tools.devstack.narrator import Narrator
 from tools.devstack.stack import Stack, StackConfig, StackInfo, alive, down
 
 T = TypeVar("T")
-STEPS = 9
+STEPS = 10
 SETTINGS = ["election.ttl_s=3", "election.safety_margin_s=1", "observability.log_level=WARNING"]
 PROXY_SETTINGS = ["proxy.bind_period_s=0.3"]
 WORKER_SETTINGS = ["worker.status_period_s=1"]
@@ -84,6 +84,10 @@ def tell(narrator: Narrator, info: StackInfo, nodes: int) -> None:
     narrator.fedctl("cluster", "list")
     narrator.step("why did the api land where it did? filters, capacity and scores per cluster")
     narrator.fedctl("workload", "explain", "api", "-n", "shop")
+    narrator.step("cordon c2 for maintenance: explain filters it out; what runs there stays")
+    narrator.fedctl("cluster", "cordon", "c2", "--reason", "kernel upgrade")
+    narrator.fedctl("workload", "explain", "api", "-n", "shop")
+    narrator.fedctl("cluster", "uncordon", "c2")
     narrator.step("scaling the web tier from 9 to 15 replicas")
     narrator.fedctl("workload", "scale", "web", "-n", "shop", "--replicas", "15")
     kill_the_leader(narrator, info)

@@ -31,12 +31,11 @@ class Narrator:
     def say(self, text: str) -> None:
         click.echo(f"    {text}")
 
-    def fedctl(self, *args: str) -> int:
-        """Run `fedctl ARGS` on the demo's proxies; returns its exit code."""
+    def fedctl(self, *args: str) -> None:
+        """Run `fedctl ARGS` on the demo's proxies; a failure ends the demo."""
         click.secho(f"$ fedctl {shlex.join(args)}", fg="cyan")
-        argv = ["--server", ",".join(self.servers), *args]
         try:
-            fedctl.main(argv, prog_name="fedctl")
+            fedctl.main(["--server", ",".join(self.servers), *args], prog_name="fedctl")
         except SystemExit as exit_:
-            return exit_.code if isinstance(exit_.code, int) else 1
-        return 0
+            if exit_.code:
+                raise click.ClickException(f"`fedctl {shlex.join(args)}` failed") from None
