@@ -25,7 +25,7 @@ from proxy.workloads import Finalize, PhaseReport, WorkloadWriter
 _log = logging.getLogger(__name__)
 Phase = types_pb2.WorkloadPhase
 _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
-_MAX_BACKOFF_S = 60.0
+_MAX_BACKOFF_S = 10.0
 
 
 class Binder:
@@ -94,22 +94,35 @@ class Binder:
                 self._retry_at.pop(key, None)
 
     def _back_off(self, key: tuple[str, str]) -> None:
-        """Double the wait after each failure, from the sweep period up to a minute."""
+        """Double the wait after each failure, from the sweep period up to ten seconds (a
+        cluster back from an outage gets its orphans removed soon)."""
         _, delay = self._retry_at.get(key, (0.0, self._period_s / 2))
         delay = min(_MAX_BACKOFF_S, delay * 2)
         self._retry_at[key] = (time.monotonic() + delay, delay)
 
     async def _bind(self, workload: types_pb2.Workload) -> None:
+        """Every part on its own: an unreachable cluster does not hold up the others."""
         if workload.phase == Phase.WORKLOAD_PHASE_DELETING:
             await self._delete_everywhere(workload)
             return
+        failures: list[Exception] = []
         for part in workload.placement.clusters:
-            if part.replicas == 0:
-                await self._remove_part(workload, part)
-            elif part.phase == Phase.WORKLOAD_PHASE_RESERVED:
-                await self._apply_part(workload, part)
-            elif part.phase in (Phase.WORKLOAD_PHASE_APPLIED, Phase.WORKLOAD_PHASE_DEGRADED):
-                await self._observe_part(workload, part)
+            try:
+                await self._bind_part(workload, part)
+            except (ApiError, grpc.aio.AioRpcError) as error:
+                failures.append(error)
+        if failures:
+            raise failures[0]
+
+    async def _bind_part(
+        self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
+    ) -> None:
+        if part.replicas == 0:
+            await self._remove_part(workload, part)
+        elif part.phase == Phase.WORKLOAD_PHASE_RESERVED:
+            await self._apply_part(workload, part)
+        elif part.phase in (Phase.WORKLOAD_PHASE_APPLIED, Phase.WORKLOAD_PHASE_DEGRADED):
+            await self._observe_part(workload, part)
 
     async def _apply_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement

@@ -17,10 +17,12 @@ from proxy import assignment, fleet
 from proxy.binder import Binder
 from proxy.cache import Change, FedCache
 from proxy.clusters import ClusterAdmin
+from proxy.controllers.failover import FailoverController
+from proxy.controllers.health import HealthController
 from proxy.requests import RequestLog
 from proxy.routing import WorkerRouter
 from proxy.scheduler.engine import Engine
-from proxy.settings import ProxySection
+from proxy.settings import FailoverSection, ProxySection
 from proxy.workloads import WorkloadWriter
 
 _log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class LeaderDuties:
         engine: Engine,
         router: WorkerRouter,
         settings: ProxySection,
+        failover_settings: FailoverSection,
         cluster_info: Callable[[str], federation_pb2.ClusterInfo],
     ) -> None:
         self.leadership = leadership
@@ -46,11 +49,13 @@ class LeaderDuties:
         self._engine = engine
         self._router = router
         self._settings = settings
+        self._failover_settings = failover_settings
         self._cluster_info = cluster_info
         self._tasks: list[asyncio.Task[None]] = []
         self.writer: WorkloadWriter | None = None
         self.binder: Binder | None = None
         self.clusters: ClusterAdmin | None = None
+        self.failover: FailoverController | None = None
 
     async def start(self) -> None:
         """Catch the cache up with etcd, then take over from whatever the last leader left."""
@@ -79,9 +84,24 @@ class LeaderDuties:
         self.clusters = ClusterAdmin(
             self.leadership, self._keys, self._cache, requests, self._cluster_info
         )
+        self.failover = FailoverController(
+            self.leadership,
+            self._keys,
+            self._cache,
+            self.writer,
+            self._engine,
+            self._failover_settings,
+            self._settings,
+        )
+        health = HealthController(
+            self.leadership, self._keys, self._cache, self._failover_settings,
+            self.failover.on_failed,
+        )  # fmt: skip
         self.writer.start()
         self.binder.start()
         self._tasks.append(asyncio.create_task(self._assign_loop(), name="assignment"))
+        self._tasks.append(asyncio.create_task(health.run(), name="health"))
+        self._tasks.append(asyncio.create_task(self.failover.run(), name="failover"))
         _log.info("leader duties started", extra={"epoch": self.leadership.epoch})
 
     async def stop(self) -> None:

@@ -115,6 +115,7 @@ class ProxyNode:
                 self.engine,
                 self.router,
                 self.settings,
+                self.all_settings.failover,
                 lambda name: cluster_info(self, name) or federation_pb2.ClusterInfo(),
             )
             try:

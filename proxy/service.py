@@ -29,7 +29,7 @@ from proxy.workloads import validate_spec
 _log = logging.getLogger(__name__)
 FORWARDED = "x-fed-forwarded"
 _DEFAULT_PAGE = 500
-_LATER = "comes with the failover, drills and rescheduling work; not available yet"
+_LATER = "comes with cross-cluster rescheduling; not available yet"
 
 
 class Node(Protocol):
@@ -74,8 +74,13 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         return await self._write("UncordonCluster", request, context, _admin("uncordon"))
 
     async def StartFailover(self, request: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"StartFailover {_LATER}")
-        raise AssertionError("abort raises")
+        return await self._write("StartFailover", request, context, self._failover)
+
+    @staticmethod
+    async def _failover(duties: LeaderDuties, method: str, request: Message) -> Message:
+        if duties.failover is None:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
+        return await duties.failover.start(request)  # type: ignore[arg-type]
 
     async def Rebalance(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Rebalance {_LATER}")
@@ -242,8 +247,23 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         return await self._read(context, listing)
 
     async def WatchOperation(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"WatchOperation {_LATER}")
-        yield types_pb2.Operation()
+        """The operation now, then again at every change, until it has finished."""
+        cache = self._node.cache
+        changes = cache.subscribe()
+        key = cache.keys.operation(request.id) if request.id else ""
+        try:
+            operation = cache.view.operations.get(request.id)
+            if operation is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"operation {request.id} not found")
+            while operation is not None:
+                yield operation
+                if operation.phase != types_pb2.OPERATION_PHASE_RUNNING:
+                    return
+                while (change := await changes.get()).key != key and not change.resynced:
+                    pass
+                operation = cache.view.operations.get(request.id)
+        finally:
+            cache.unsubscribe(changes)
 
     async def GetTopology(self, request: Any, context: Any) -> Any:
         return await self._read(context, lambda: topology(self._node.cache))

@@ -45,5 +45,39 @@ class ProxySection:
 
 
 @dataclass
+class FailoverSection:
+    auto: bool = setting(
+        False,
+        unit="bool",
+        why="moving every workload off a cluster is an operator's call unless they opt in "
+        "(workloads may opt in one by one with policy.auto_failover)",
+    )
+    health_period_s: float = setting(
+        0.5, unit="s", why="how often the leader re-evaluates cluster health; cheap, in memory"
+    )
+    suspect_after_s: float = setting(
+        6.0, unit="s", why="three missed status heartbeats (2 s apart) make a cluster Suspect"
+    )
+    fail_after_s: float = setting(
+        5.0,
+        unit="s",
+        why="continuous trouble this long turns Suspect into Failed; any healthy sign resets it, "
+        "so a flapping cluster stays Suspect and nothing migrates",
+    )
+    stabilise_s: float = setting(
+        20.0, unit="s", why="healthy this long before Ready again (hysteresis against flapping)"
+    )
+    max_parallel_moves: int = setting(
+        50, unit="workloads", why="rate limit: migrations in flight at once per operation"
+    )
+    retry_degraded_s: float = setting(
+        10.0, unit="s", why="how often a failover retries replicas that fit nowhere yet"
+    )
+
+
+@dataclass
 class ProxySettings(CommonSettings):
     proxy: ProxySection = setting_factory(ProxySection, unit="section", why="this service")
+    failover: FailoverSection = setting_factory(
+        FailoverSection, unit="section", why="health, failover and drills"
+    )

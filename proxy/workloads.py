@@ -23,10 +23,13 @@ from common.election import Leadership
 from common.etcd_store import Delete, Op, Put
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
+from proxy import migration
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
 from proxy.ledger import Ledger
+from proxy.migration import CompleteMove, Evacuate
 from proxy.requests import Call, RequestIdReused, RequestLog, digest
 from proxy.scheduler.batcher import Batcher, Pending
+from proxy.scheduler.cycle import Cycle
 from proxy.scheduler.decision import Decision
 from proxy.scheduler.engine import Engine, Outcome
 from proxy.scheduler.model import PlacementRequest, Snapshot
@@ -56,7 +59,8 @@ class Finalize:
     name: str
 
 
-WriteItem = tuple[str, Message] | PhaseReport | Finalize
+WriteItem = tuple[str, Message] | PhaseReport | Finalize | Evacuate | CompleteMove
+_INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove)
 
 
 @dataclass
@@ -93,6 +97,7 @@ class WorkloadWriter:
         self._snapshot = snapshot
         self._on_commit = on_commit
         self._undo: dict[tuple[str, str], types_pb2.Workload | None] = {}
+        self._round_cycle: Cycle | None = None
         self._batcher: Batcher[WriteItem, Message] = Batcher(
             self._process, window_s=window_s, max_size=max_batch
         )
@@ -116,6 +121,7 @@ class WorkloadWriter:
         await self._requests.refresh_lease()
         checkpoint = self.ledger.checkpoint()
         self._undo = {}
+        self._round_cycle = None
         prepared = await self._prepare(batch)
         self._schedule(prepared)
         try:
@@ -158,7 +164,7 @@ class WorkloadWriter:
         prepared: list[_Prepared] = []
         for pending in batch:
             item = pending.item
-            if isinstance(item, PhaseReport | Finalize):
+            if isinstance(item, _INTERNAL):
                 prepared.append(_Prepared(pending))
                 continue
             method, request = item
@@ -208,6 +214,9 @@ class WorkloadWriter:
             return None
         if isinstance(work, Finalize):
             self._apply_finalize(item, work)
+            return None
+        if isinstance(work, Evacuate | CompleteMove):
+            self._apply_move(item, work)
             return None
         method, request = work
         if isinstance(request, federation_pb2.PlaceWorkloadRequest):
@@ -362,6 +371,36 @@ class WorkloadWriter:
         item.response = record
         item.workload = record
 
+    def _apply_move(self, item: _Prepared, move: Evacuate | CompleteMove) -> None:
+        """A migration step; the response is the record after it (unchanged if it waits)."""
+        key = (move.namespace, move.name)
+        existing = self.workloads.get(key)
+        if existing is None or existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+            item.response = types_pb2.Workload()
+            return
+        if isinstance(move, Evacuate):
+            result = migration.evacuate(existing, move, self._cycle(), self.ledger, self._keys)
+        else:
+            result = migration.complete(existing, move, self.ledger, self._keys)
+        if result.record is None:
+            item.response = existing
+            return
+        record = result.record
+        record.phase = overall_phase(record)
+        record.updated_at.CopyFrom(_now())
+        record.placement.epoch = self._leadership.epoch
+        self._set_workload(key, record)
+        item.ops += result.ops
+        item.ops.append(Put(self._keys.workload(*key), record.SerializeToString()))
+        item.response = record
+        item.workload = record
+
+    def _cycle(self) -> Cycle:
+        """One engine cycle per round for migration steps (capacity shared with placements)."""
+        if self._round_cycle is None:
+            self._round_cycle = self._engine.cycle(self._snapshot(), self.ledger)
+        return self._round_cycle
+
     def _apply_finalize(self, item: _Prepared, finalize: Finalize) -> None:
         existing = self.workloads.get((finalize.namespace, finalize.name))
         item.response = types_pb2.Workload()
@@ -399,7 +438,7 @@ def _placement(decision: Decision, epoch: int) -> types_pb2.Placement:
 
 
 def _call(item: WriteItem) -> tuple[str, Message]:
-    if isinstance(item, PhaseReport | Finalize):
+    if isinstance(item, _INTERNAL):
         raise TypeError("not an API call")
     return item
 
@@ -422,7 +461,7 @@ def _rounds(
 
 
 def _workload_key(item: WriteItem) -> tuple[str, str]:
-    if isinstance(item, PhaseReport | Finalize):
+    if isinstance(item, _INTERNAL):
         return item.namespace, item.name
     _, request = item
     spec = getattr(request, "spec", None)

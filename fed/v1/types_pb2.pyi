@@ -926,12 +926,18 @@ class ClusterPlacement(_message.Message):
     PHASE_FIELD_NUMBER: _builtins.int
     READY_REPLICAS_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    OPERATION_ID_FIELD_NUMBER: _builtins.int
+    LEAVING_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     replicas: _builtins.int
     reservation_id: _builtins.str
     phase: Global___WorkloadPhase.ValueType
     ready_replicas: _builtins.int
     message: _builtins.str
+    operation_id: _builtins.str
+    """a move in flight: the operation that added or drains this part"""
+    leaving: _builtins.int
+    """graceful moves: replicas that go once the targets are Ready"""
     def __init__(
         self,
         *,
@@ -941,10 +947,12 @@ class ClusterPlacement(_message.Message):
         phase: Global___WorkloadPhase.ValueType = ...,
         ready_replicas: _builtins.int = ...,
         message: _builtins.str = ...,
+        operation_id: _builtins.str = ...,
+        leaving: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "message", b"message", "phase", b"phase", "ready_replicas", b"ready_replicas", "replicas", b"replicas", "reservation_id", b"reservation_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "leaving", b"leaving", "message", b"message", "operation_id", b"operation_id", "phase", b"phase", "ready_replicas", b"ready_replicas", "replicas", b"replicas", "reservation_id", b"reservation_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

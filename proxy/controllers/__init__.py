@@ -1,0 +1,1 @@
+"""Leader controllers: health, failover and drills."""

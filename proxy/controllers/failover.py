@@ -1,0 +1,405 @@
+"""Failover, drills and drains: operations that move every replica off some clusters.
+
+An operation is a persisted record (`/fed/operations/<id>`) naming its source clusters and,
+as its steps, the workloads in scope (highest priority first). The controller drives it
+through the workload writer: each workload is evacuated (reserve before moving), then its
+move completed once the targets are Ready. Progress is read back from the workload records
+themselves, so a new leader resumes a half-done operation from etcd without duplicating
+or losing replicas. Plans are dry runs against a copy of the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.election import Leadership
+from common.etcd_store import Put
+from common.keys import Keys
+from fed.v1 import federation_pb2, types_pb2
+from proxy import fleet
+from proxy.cache import FedCache
+from proxy.errors import ApiError, check_name, check_request_id, invalid
+from proxy.migration import CompleteMove, Evacuate, held_on, in_flight
+from proxy.scheduler.engine import Engine
+from proxy.scheduler.model import PlacementRequest
+from proxy.settings import FailoverSection, ProxySection
+from proxy.workloads import WorkloadWriter
+
+_log = logging.getLogger(__name__)
+Kind = types_pb2.OperationKind
+OpPhase = types_pb2.OperationPhase
+Step = types_pb2.StepPhase
+Mode = types_pb2.FailoverMode
+Action = federation_pb2.FailoverAction
+WPhase = types_pb2.WorkloadPhase
+
+
+class FailoverController:
+    def __init__(
+        self,
+        leadership: Leadership,
+        keys: Keys,
+        cache: FedCache,
+        writer: WorkloadWriter,
+        engine: Engine,
+        settings: FailoverSection,
+        proxy_settings: ProxySection,
+    ) -> None:
+        self._leadership = leadership
+        self._keys = keys
+        self._cache = cache
+        self._writer = writer
+        self._engine = engine
+        self._settings = settings
+        self._proxy_settings = proxy_settings
+        self._operations: dict[str, types_pb2.Operation] = {}
+        self._last_try: dict[tuple[str, str, str], float] = {}
+
+    # ------------------------------------------------------------ entry points
+
+    async def on_failed(self, cluster: str, trouble_began: float) -> None:
+        """The health controller declared `cluster` Failed: start a direct failover of the
+        workloads that want it (all of them when automatic failover is on globally)."""
+        if any(cluster in op.clusters for op in self._active()):
+            return
+        scope = [
+            w for w in self._on([cluster]) if self._settings.auto or w.spec.policy.auto_failover
+        ]
+        if not scope:
+            return
+        operation = self._new(Kind.OPERATION_KIND_FAILOVER, [cluster], Mode.FAILOVER_MODE_DIRECT)
+        operation.timeline.add(at=_stamp(trouble_began), message=f"{cluster} unhealthy")
+        _add_steps(operation, scope, cluster)
+        operation.timeline.add(at=_stamp(time.time()), message=f"{cluster} failed: failing over")
+        await self._save(operation)
+
+    async def start(self, request: federation_pb2.StartFailoverRequest) -> types_pb2.Operation:
+        """Plan, execute or restore; the same request_id gets the same operation back."""
+        check_request_id(request.request_id)
+        for operation in self._cache.view.operations.values():
+            if operation.request_id == request.request_id:
+                return operation
+        sources = self._sources(request)
+        mode = request.mode or (
+            Mode.FAILOVER_MODE_GRACEFUL if request.drill else Mode.FAILOVER_MODE_DIRECT
+        )
+        kind = Kind.OPERATION_KIND_DRILL if request.drill else Kind.OPERATION_KIND_FAILOVER
+        if request.action == Action.FAILOVER_ACTION_PLAN:
+            return await self._save(self._plan(kind, sources, mode, request.request_id))
+        if request.action == Action.FAILOVER_ACTION_EXECUTE:
+            return await self._execute(kind, sources, mode, request)
+        if request.action == Action.FAILOVER_ACTION_RESTORE:
+            return await self._restore(sources, request)
+        raise invalid("action", "one of PLAN, EXECUTE, RESTORE")
+
+    async def run(self) -> None:
+        self._operations = {
+            op.id: op for op in self._cache.view.operations.values()
+            if op.phase == OpPhase.OPERATION_PHASE_RUNNING
+        }  # fmt: skip
+        while True:
+            for operation in list(self._active()):
+                await self._drive(operation)
+            await asyncio.sleep(self._settings.health_period_s)
+
+    # -------------------------------------------------------------- planning
+
+    def _sources(self, request: federation_pb2.StartFailoverRequest) -> list[str]:
+        clusters = self._cache.view.clusters
+        if request.region:
+            found = sorted(
+                n
+                for n, e in clusters.items()
+                if e.spec is not None and e.spec.region == request.region
+            )
+            if not found:
+                raise invalid("region", f"no cluster in region {request.region!r}")
+            return found
+        if not request.clusters:
+            raise invalid("clusters", "name clusters or a region")
+        for index, name in enumerate(request.clusters):
+            check_name(f"clusters[{index}]", name)
+            if name not in clusters:
+                raise ApiError(grpc.StatusCode.NOT_FOUND, f"cluster {name} not found")
+        return sorted(set(request.clusters))
+
+    def _plan(
+        self,
+        kind: types_pb2.OperationKind.ValueType,
+        sources: list[str],
+        mode: types_pb2.FailoverMode.ValueType,
+        request_id: str,
+    ) -> types_pb2.Operation:
+        """What would move where, and what fits nowhere, without reserving anything."""
+        operation = self._new(kind, sources, mode, request_id)
+        operation.phase = OpPhase.OPERATION_PHASE_PLANNED
+        operation.dry_run = True
+        view = self._cache.view
+        cycle = self._engine.cycle(
+            fleet.snapshot(view, self._proxy_settings.status_stale_s), self._writer.ledger.copy()
+        )
+        for workload in self._on(sources):
+            request = PlacementRequest.from_spec(
+                workload.spec, workload.placement, evacuate=sources, request_id=operation.id
+            )
+            decision = cycle.decide(request)
+            if decision.ok:
+                cycle.reserve(request, decision)
+            name = _name(workload)
+            for item in decision.assignments:
+                if item.cluster not in sources and item.delta > 0:
+                    operation.steps.add(
+                        workload=name, to_cluster=item.cluster, replicas=item.delta,
+                        from_cluster=",".join(sources), phase=Step.STEP_PHASE_PENDING,
+                    )  # fmt: skip
+            if decision.unplaced or not decision.ok:
+                operation.shortfalls.add(
+                    workload=name,
+                    replicas=decision.unplaced or held_on(workload, frozenset(sources)),
+                    reasons=decision.reasons() or [decision.status.message()],
+                )
+        operation.replicas_total = sum(s.replicas for s in operation.steps) + sum(
+            s.replicas for s in operation.shortfalls
+        )
+        operation.timeline.add(at=_stamp(time.time()), message="planned (dry run)")
+        return operation
+
+    async def _execute(
+        self,
+        kind: types_pb2.OperationKind.ValueType,
+        sources: list[str],
+        mode: types_pb2.FailoverMode.ValueType,
+        request: federation_pb2.StartFailoverRequest,
+    ) -> types_pb2.Operation:
+        if any(set(sources) & set(op.clusters) for op in self._active()):
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"an operation on {', '.join(sources)} is already running",
+            )
+        operation = self._new(kind, sources, mode, request.request_id)
+        await self._set_state(
+            sources, types_pb2.ADMIN_STATE_CORDONED, f"{_kind(kind)} {operation.id}"
+        )
+        for cluster in sources:
+            _add_steps(operation, self._on([cluster]), cluster)
+        operation.timeline.add(
+            at=_stamp(time.time()), message=f"cordoned {', '.join(sources)}; moving replicas"
+        )
+        return await self._save(operation)
+
+    async def _restore(
+        self, sources: list[str], request: federation_pb2.StartFailoverRequest
+    ) -> types_pb2.Operation:
+        """Uncordon the clusters; they take new replicas again (failback is by rebalancing)."""
+        await self._set_state(sources, types_pb2.ADMIN_STATE_ACTIVE, "")
+        operation = self._new(
+            Kind.OPERATION_KIND_RESTORE, sources, Mode.FAILOVER_MODE_UNSPECIFIED, request.request_id
+        )
+        drilled = [
+            op for op in self._cache.view.operations.values()
+            if set(op.clusters) == set(sources) and op.kind == Kind.OPERATION_KIND_DRILL
+        ]  # fmt: skip
+        if drilled:
+            operation.restores = max(drilled, key=lambda op: op.created_at.ToMicroseconds()).id
+        operation.phase = OpPhase.OPERATION_PHASE_SUCCEEDED
+        operation.timeline.add(at=_stamp(time.time()), message=f"uncordoned {', '.join(sources)}")
+        operation.finished_at.CopyFrom(_stamp(time.time()))
+        return await self._save(operation)
+
+    # --------------------------------------------------------------- driving
+
+    async def _drive(self, operation: types_pb2.Operation) -> None:
+        sources = frozenset(operation.clusters)
+        before = operation.SerializeToString()
+        budget = max(0, self._settings.max_parallel_moves - _moving(operation))
+        for step in operation.steps:
+            workload = self._writer.workloads.get(_key(step.workload))
+            if workload is None:
+                step.phase = Step.STEP_PHASE_SKIPPED
+                continue
+            if in_flight(workload):
+                await self._writer.submit(CompleteMove(*_key(step.workload), operation.id))
+            elif held_on(workload, sources) and budget > 0 and self._due(operation, step):
+                budget -= 1
+                await self._writer.submit(
+                    Evacuate(*_key(step.workload), sources, operation.id, operation.mode)
+                )
+            _observe(step, self._writer.workloads.get(_key(step.workload)), sources, operation.id)
+        _tally(operation)
+        if all(step.phase in _DONE for step in operation.steps):
+            self._finish(operation)
+        if operation.SerializeToString() != before:
+            await self._save(operation)
+
+    def _due(self, operation: types_pb2.Operation, step: types_pb2.OperationStep) -> bool:
+        """A step is tried at once, then (when nothing fit) every retry_degraded_s."""
+        key = (operation.id, step.workload, step.from_cluster)
+        now = time.monotonic()
+        if now - self._last_try.get(key, -1e9) < self._settings.retry_degraded_s:
+            return False
+        self._last_try[key] = now
+        return True
+
+    def _finish(self, operation: types_pb2.Operation) -> None:
+        now = time.time()
+        partial = any(s.phase == Step.STEP_PHASE_FAILED for s in operation.steps)
+        operation.phase = (
+            OpPhase.OPERATION_PHASE_PARTIAL if partial else OpPhase.OPERATION_PHASE_SUCCEEDED
+        )
+        operation.finished_at.CopyFrom(_stamp(now))
+        began = operation.timeline[0].at if operation.timeline else operation.created_at
+        operation.rto_seconds = round(now - began.ToMicroseconds() / 1e6, 3)
+        message = f"finished: {operation.replicas_moved} replicas moved"
+        if partial:
+            message += f", {operation.replicas_failed} fit nowhere and stayed put"
+        operation.timeline.add(at=_stamp(now), message=message)
+        _log.info("operation finished", extra={"id": operation.id, "rto_s": operation.rto_seconds})
+
+    # --------------------------------------------------------------- records
+
+    def _active(self) -> Iterable[types_pb2.Operation]:
+        return [
+            op for op in self._operations.values()
+            if op.phase == OpPhase.OPERATION_PHASE_RUNNING
+        ]  # fmt: skip
+
+    def _on(self, clusters: Iterable[str]) -> list[types_pb2.Workload]:
+        """Workloads with replicas on `clusters`, highest priority first (then by name)."""
+        sources = frozenset(clusters)
+        found = [w for w in self._writer.workloads.values() if held_on(w, sources) > 0]
+        return sorted(found, key=lambda w: (-w.spec.priority, _name(w)))
+
+    def _new(
+        self,
+        kind: types_pb2.OperationKind.ValueType,
+        clusters: list[str],
+        mode: types_pb2.FailoverMode.ValueType,
+        request_id: str = "",
+    ) -> types_pb2.Operation:
+        operation = types_pb2.Operation(
+            id=f"{_kind(kind)}-{uuid.uuid4().hex[:10]}",
+            kind=kind,
+            phase=OpPhase.OPERATION_PHASE_RUNNING,
+            mode=mode,
+            clusters=clusters,
+            request_id=request_id,
+        )
+        operation.created_at.CopyFrom(_stamp(time.time()))
+        return operation
+
+    async def _save(self, operation: types_pb2.Operation) -> types_pb2.Operation:
+        self._operations[operation.id] = operation
+        key = self._keys.operation(operation.id)
+        result = await self._leadership.txn([Put(key, operation.SerializeToString())])
+        await self._cache.wait_for_revision(result.revision, timeout_s=5)
+        return operation
+
+    async def _set_state(
+        self, clusters: list[str], state: types_pb2.AdminState.ValueType, reason: str
+    ) -> None:
+        ops = []
+        for name in clusters:
+            entry = self._cache.view.clusters.get(name)
+            if entry is None or entry.spec is None:
+                continue
+            spec = types_pb2.ClusterSpec()
+            spec.CopyFrom(entry.spec)
+            spec.state, spec.state_reason = state, reason
+            ops.append(Put(self._keys.cluster_spec(name), spec.SerializeToString()))
+        if ops:
+            result = (await self._leadership.txn_chunked(ops))[-1]
+            await self._cache.wait_for_revision(result.revision, timeout_s=5)
+
+
+_DONE = (Step.STEP_PHASE_DONE, Step.STEP_PHASE_FAILED, Step.STEP_PHASE_SKIPPED)
+
+
+def _add_steps(
+    operation: types_pb2.Operation, workloads: list[types_pb2.Workload], cluster: str
+) -> None:
+    sources = frozenset([cluster])
+    for workload in workloads:
+        operation.steps.add(
+            workload=_name(workload),
+            from_cluster=cluster,
+            replicas=held_on(workload, sources),
+            phase=Step.STEP_PHASE_PENDING,
+        )
+    operation.replicas_total = sum(step.replicas for step in operation.steps)
+
+
+def _observe(
+    step: types_pb2.OperationStep,
+    workload: types_pb2.Workload | None,
+    sources: frozenset[str],
+    operation_id: str,
+) -> None:
+    """The step's phase as the workload record shows it."""
+    if workload is None:
+        step.phase = Step.STEP_PHASE_SKIPPED
+        return
+    tagged = [p for p in workload.placement.clusters if p.operation_id == operation_id]
+    targets = [p for p in tagged if p.leaving == 0 and p.cluster not in sources]
+    if targets:
+        step.to_cluster = ",".join(sorted(p.cluster for p in targets))
+        ready = all(p.phase == WPhase.WORKLOAD_PHASE_READY for p in targets)
+        step.phase = Step.STEP_PHASE_READY if ready else Step.STEP_PHASE_RESERVED
+        return
+    left = held_on(workload, sources)
+    if step.phase == Step.STEP_PHASE_PENDING and left == step.replicas:
+        degraded = any(
+            p.phase == WPhase.WORKLOAD_PHASE_DEGRADED for p in workload.placement.clusters
+        )
+        if degraded:
+            step.phase, step.message = Step.STEP_PHASE_FAILED, workload.message
+        return
+    if left and step.phase != Step.STEP_PHASE_DONE:
+        step.phase, step.message = Step.STEP_PHASE_FAILED, workload.message
+        return
+    step.phase, step.message = Step.STEP_PHASE_DONE, ""
+    if not step.HasField("finished_at"):
+        step.finished_at.CopyFrom(_stamp(time.time()))
+
+
+def _tally(operation: types_pb2.Operation) -> None:
+    done = [s for s in operation.steps if s.phase == Step.STEP_PHASE_DONE]
+    failed = [s for s in operation.steps if s.phase == Step.STEP_PHASE_FAILED]
+    operation.replicas_moved = sum(s.replicas for s in done)
+    operation.replicas_failed = sum(s.replicas for s in failed)
+    del operation.shortfalls[:]
+    for step in failed:
+        operation.shortfalls.add(
+            workload=step.workload, replicas=step.replicas, reasons=[step.message]
+        )
+
+
+def _moving(operation: types_pb2.Operation) -> int:
+    return sum(
+        1 for s in operation.steps if s.phase in (Step.STEP_PHASE_RESERVED, Step.STEP_PHASE_READY)
+    )
+
+
+def _name(workload: types_pb2.Workload) -> str:
+    return f"{workload.spec.namespace}/{workload.spec.name}"
+
+
+def _key(name: str) -> tuple[str, str]:
+    namespace, _, workload = name.partition("/")
+    return namespace, workload
+
+
+def _kind(kind: types_pb2.OperationKind.ValueType) -> str:
+    return types_pb2.OperationKind.Name(kind).removeprefix("OPERATION_KIND_").lower()
+
+
+def _stamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromMicroseconds(int(seconds * 1e6))
+    return stamp

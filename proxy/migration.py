@@ -1,0 +1,221 @@
+"""Moving a workload's replicas off clusters: the record changes a migration makes.
+
+The workload record is the migration's source of truth, written in one fenced transaction
+with its reservations by the workload writer: parts a move added carry its operation id,
+and in graceful mode the source part carries `leaving`, the replicas that go once every
+target is Ready. A new leader resumes a half-done move from the records alone.
+
+Nothing is deleted when nothing fits: what cannot be placed stays where it was, its part
+marked Degraded with the reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.etcd_store import Delete, Op, Put
+from common.keys import Keys
+from fed.v1 import types_pb2
+from proxy.ledger import Ledger, OverCommitError
+from proxy.scheduler.cycle import Cycle
+from proxy.scheduler.decision import Decision
+from proxy.scheduler.model import PlacementRequest
+from proxy.scheduler.resources import UNLIMITED, Quantity
+
+Phase = types_pb2.WorkloadPhase
+Mode = types_pb2.FailoverMode
+_SHRINK_ONLY = Quantity(UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED)
+
+
+@dataclass(frozen=True)
+class Evacuate:
+    """Re-place the workload's replicas on `sources` elsewhere (one step of an operation)."""
+
+    namespace: str
+    name: str
+    sources: frozenset[str]
+    operation_id: str
+    mode: types_pb2.FailoverMode.ValueType
+
+
+@dataclass(frozen=True)
+class CompleteMove:
+    """Finish the operation's move once every target part is Ready."""
+
+    namespace: str
+    name: str
+    operation_id: str
+
+
+@dataclass
+class MoveResult:
+    record: types_pb2.Workload | None  # the new record, None when nothing changes
+    ops: list[Op]
+
+
+def in_flight(workload: types_pb2.Workload) -> bool:
+    return any(part.operation_id for part in workload.placement.clusters)
+
+
+def held_on(workload: types_pb2.Workload, sources: frozenset[str]) -> int:
+    """Replicas still on `sources` that no move is already taking away."""
+    return sum(
+        part.replicas - part.leaving
+        for part in workload.placement.clusters
+        if part.cluster in sources
+    )
+
+
+def evacuate(
+    workload: types_pb2.Workload, move: Evacuate, cycle: Cycle, ledger: Ledger, keys: Keys
+) -> MoveResult:
+    if in_flight(workload) or held_on(workload, move.sources) == 0:
+        return MoveResult(None, [])
+    request = PlacementRequest.from_spec(
+        workload.spec,
+        workload.placement,
+        evacuate=move.sources,
+        request_id=f"{move.operation_id}:{workload.spec.namespace}/{workload.spec.name}",
+    )
+    decision = cycle.decide(request)
+    moved = _moved(decision, move.sources)
+    if not decision.ok or moved == 0:
+        return MoveResult(_degraded(workload, move.sources, _reasons(decision)), [])
+    try:
+        changes = cycle.reserve(request, decision, release_evacuated=False)
+    except OverCommitError as error:
+        return MoveResult(_degraded(workload, move.sources, str(error)), [])
+    ops: list[Op] = [
+        Put(keys.reservation(r.cluster, r.id), r.SerializeToString()) for r in changes.upserts
+    ]
+    ops += [Delete(keys.reservation(r.cluster, r.id)) for r in changes.releases]
+    record = _moved_record(workload, decision, move)
+    if move.mode != Mode.FAILOVER_MODE_GRACEFUL:
+        ops += _resize_sources(workload, record, move.sources, ledger, keys)
+    return MoveResult(record, ops)
+
+
+def complete(
+    workload: types_pb2.Workload, move: CompleteMove, ledger: Ledger, keys: Keys
+) -> MoveResult:
+    """Drain graceful sources and clear the markers once every target part is Ready."""
+    tagged = [p for p in workload.placement.clusters if p.operation_id == move.operation_id]
+    targets = [p for p in tagged if p.leaving == 0 and p.replicas > 0]
+    if not tagged or any(p.phase != Phase.WORKLOAD_PHASE_READY for p in targets):
+        return MoveResult(None, [])
+    record = types_pb2.Workload()
+    record.CopyFrom(workload)
+    sources: set[str] = set()
+    for part in record.placement.clusters:
+        if part.operation_id != move.operation_id:
+            continue
+        if part.leaving:
+            part.replicas -= part.leaving
+            part.leaving = 0
+            part.phase = Phase.WORKLOAD_PHASE_RESERVED
+            sources.add(part.cluster)
+        part.operation_id = ""
+    return MoveResult(record, _resize_sources(workload, record, frozenset(sources), ledger, keys))
+
+
+def _moved(decision: Decision, sources: frozenset[str]) -> int:
+    return sum(max(a.delta, 0) for a in decision.assignments if a.cluster not in sources)
+
+
+def _reasons(decision: Decision) -> str:
+    return "; ".join(decision.reasons()) or decision.status.message()
+
+
+def _moved_record(
+    workload: types_pb2.Workload, decision: Decision, move: Evacuate
+) -> types_pb2.Workload:
+    record = types_pb2.Workload()
+    record.CopyFrom(workload)
+    previous = {p.cluster: p for p in workload.placement.clusters}
+    kept = _kept_on_sources(workload, decision.unplaced, move.sources)
+    del record.placement.clusters[:]
+    for item in decision.assignments:
+        before = previous.get(item.cluster)
+        part = types_pb2.ClusterPlacement(cluster=item.cluster, reservation_id=item.reservation_id)
+        if before is not None:
+            part.CopyFrom(before)
+        if item.cluster in move.sources:
+            _source_part(part, kept.get(item.cluster, 0), move)
+        elif item.delta > 0:
+            part.replicas = item.replicas
+            part.phase = Phase.WORKLOAD_PHASE_RESERVED
+            part.reservation_id = item.reservation_id
+            part.operation_id = move.operation_id
+        if part.replicas > 0 or before is not None:
+            record.placement.clusters.append(part)
+    record.message = (
+        f"{decision.unplaced} replicas fit nowhere and stay put: {_reasons(decision)}"
+        if decision.unplaced
+        else ""
+    )
+    return record
+
+
+def _source_part(part: types_pb2.ClusterPlacement, kept: int, move: Evacuate) -> None:
+    if move.mode == Mode.FAILOVER_MODE_GRACEFUL:
+        part.leaving = part.replicas - kept
+        part.operation_id = move.operation_id
+        return
+    part.replicas = kept
+    part.phase = Phase.WORKLOAD_PHASE_DEGRADED if kept else Phase.WORKLOAD_PHASE_RESERVED
+
+
+def _kept_on_sources(
+    workload: types_pb2.Workload, unplaced: int, sources: frozenset[str]
+) -> dict[str, int]:
+    """Spread what fits nowhere back over the sources it came from, in name order."""
+    kept: dict[str, int] = {}
+    left = unplaced
+    for part in sorted(workload.placement.clusters, key=lambda p: p.cluster):
+        if part.cluster in sources and left > 0:
+            kept[part.cluster] = min(part.replicas, left)
+            left -= kept[part.cluster]
+    return kept
+
+
+def _degraded(
+    workload: types_pb2.Workload, sources: frozenset[str], reasons: str
+) -> types_pb2.Workload:
+    record = types_pb2.Workload()
+    record.CopyFrom(workload)
+    for part in record.placement.clusters:
+        if part.cluster in sources and part.replicas > 0:
+            part.phase = Phase.WORKLOAD_PHASE_DEGRADED
+            part.message = "could not be moved: nothing fits elsewhere"
+    record.message = f"replicas on {', '.join(sorted(sources))} could not move: {reasons}"
+    return record
+
+
+def _resize_sources(
+    before: types_pb2.Workload,
+    after: types_pb2.Workload,
+    sources: frozenset[str],
+    ledger: Ledger,
+    keys: Keys,
+) -> list[Op]:
+    """Shrink (or release) the sources' reservations to the replicas their parts keep."""
+    ops: list[Op] = []
+    kept = {p.cluster: p.replicas for p in after.placement.clusters}
+    for part in before.placement.clusters:
+        if part.cluster not in sources or not part.reservation_id:
+            continue
+        reservation = ledger.get(part.cluster, part.reservation_id)
+        if reservation is None:
+            continue
+        key = keys.reservation(part.cluster, part.reservation_id)
+        replicas = kept.get(part.cluster, 0)
+        if replicas == 0:
+            ledger.release(part.cluster, part.reservation_id)
+            ops.append(Delete(key))
+            continue
+        resized = types_pb2.Reservation()
+        resized.CopyFrom(reservation)
+        resized.replicas = replicas
+        ledger.reserve(resized, _SHRINK_ONLY)
+        ops.append(Put(key, resized.SerializeToString()))
+    return ops
