@@ -148,7 +148,8 @@ POD_DEFAULTS: dict[str, Any] = {
 def _default_container(container: dict[str, Any]) -> dict[str, Any]:
     """`container` with defaults; the same dict when it has them all (pods from one template
     share their container specs, which are never mutated in place)."""
-    if all(k in container for k in CONTAINER_DEFAULT_KEYS):
+    ports = container.get("ports") or ()
+    if all(k in container for k in CONTAINER_DEFAULT_KEYS) and all("protocol" in p for p in ports):
         return container
     image = str(container.get("image", ""))
     always = image.endswith(":latest") or ":" not in image.rsplit("/", 1)[-1]
@@ -158,7 +159,10 @@ def _default_container(container: dict[str, Any]) -> dict[str, Any]:
         "terminationMessagePolicy": "File",
         "resources": {},
     }
-    return {**defaults, **container}
+    out = {**defaults, **container}
+    if ports:
+        out["ports"] = [{"protocol": "TCP", **p} for p in ports]
+    return out
 
 
 def default_pod_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -195,13 +199,24 @@ def _prepare_pod(obj: dict[str, Any]) -> None:
     obj["metadata"]["generation"] = 1
 
 
+def default_strategy(strategy: Any) -> dict[str, Any]:
+    """RollingUpdate with 25% surge and unavailability unless told otherwise."""
+    strategy = dict(strategy or {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = {
+            "maxUnavailable": "25%",
+            "maxSurge": "25%",
+            **(strategy.get("rollingUpdate") or {}),
+        }
+        strategy["rollingUpdate"] = rolling
+    return strategy
+
+
 def _prepare_deployment(obj: dict[str, Any]) -> None:
     spec = dict(obj.get("spec") or {})
     spec.setdefault("replicas", 1)
-    spec.setdefault(
-        "strategy",
-        {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
-    )
+    spec["strategy"] = default_strategy(spec.get("strategy"))
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
     template = dict(spec.get("template") or {})
@@ -246,6 +261,7 @@ def prepare_update(rt: ResourceType, obj: dict[str, Any]) -> None:
     elif rt.plural == "deployments" and isinstance(obj.get("spec"), dict):
         spec = dict(obj["spec"])
         spec.setdefault("replicas", 1)
+        spec["strategy"] = default_strategy(spec.get("strategy"))
         template = dict(spec.get("template") or {})
         template["spec"] = default_pod_spec(template.get("spec") or {})
         spec["template"] = template

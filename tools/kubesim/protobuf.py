@@ -1,6 +1,9 @@
-"""Decoding of the Kubernetes protobuf envelope for the few request bodies kubectl's typed
-clients send that kubesim understands (DeleteOptions, Namespace). Responses stay JSON, which
-those clients also accept."""
+"""Decoding of the Kubernetes protobuf envelope for the request bodies kubectl's typed clients
+send (DeleteOptions, Namespace, Deployment, Pod: the fields kubectl sets). Responses stay
+JSON, which those clients also accept.
+
+Go encodes non-pointer scalars even when empty, so empty strings and zero numbers are
+dropped (JSON `omitempty`), except for pointer fields marked `keep_zero`."""
 
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ class Field:
     """One message field: its JSON name, its type and, for messages, its schema."""
 
     name: str
-    kind: str  # string, bytes, int, bool, message, map
+    kind: str  # string, bytes, int, bool, message, map, quantity, intorstr
     schema: dict[int, Field] | None = None
     repeated: bool = False
+    keep_zero: bool = False
 
 
 TYPE_META = {1: Field("apiVersion", "string"), 2: Field("kind", "string")}
@@ -42,9 +46,101 @@ OBJECT_META = {
     14: Field("finalizers", "string", repeated=True),
 }
 PRECONDITIONS = {1: Field("uid", "string"), 2: Field("resourceVersion", "string")}
+QUANTITY = {1: Field("string", "string")}
+INT_OR_STRING = {1: Field("type", "int"), 2: Field("intVal", "int"), 3: Field("strVal", "string")}
+LABEL_SELECTOR = {
+    1: Field("matchLabels", "map"),
+    2: Field(
+        "matchExpressions",
+        "message",
+        {
+            1: Field("key", "string"),
+            2: Field("operator", "string"),
+            3: Field("values", "string", repeated=True),
+        },
+        repeated=True,
+    ),
+}
+CONTAINER = {
+    1: Field("name", "string"),
+    2: Field("image", "string"),
+    3: Field("command", "string", repeated=True),
+    4: Field("args", "string", repeated=True),
+    5: Field("workingDir", "string"),
+    6: Field(
+        "ports",
+        "message",
+        {
+            1: Field("name", "string"),
+            2: Field("hostPort", "int"),
+            3: Field("containerPort", "int"),
+            4: Field("protocol", "string"),
+            5: Field("hostIP", "string"),
+        },
+        repeated=True,
+    ),
+    7: Field("env", "message", {1: Field("name", "string"), 2: Field("value", "string")}, True),
+    8: Field(
+        "resources",
+        "message",
+        {1: Field("limits", "quantity"), 2: Field("requests", "quantity")},
+    ),
+    13: Field("terminationMessagePath", "string"),
+    14: Field("imagePullPolicy", "string"),
+    16: Field("stdin", "bool"),
+    17: Field("stdinOnce", "bool"),
+    18: Field("tty", "bool"),
+    20: Field("terminationMessagePolicy", "string"),
+}
+TOLERATION = {
+    1: Field("key", "string"),
+    2: Field("operator", "string"),
+    3: Field("value", "string"),
+    4: Field("effect", "string"),
+    5: Field("tolerationSeconds", "int", keep_zero=True),
+}
+POD_SPEC = {
+    2: Field("containers", "message", CONTAINER, repeated=True),
+    3: Field("restartPolicy", "string"),
+    4: Field("terminationGracePeriodSeconds", "int", keep_zero=True),
+    5: Field("activeDeadlineSeconds", "int", keep_zero=True),
+    6: Field("dnsPolicy", "string"),
+    7: Field("nodeSelector", "map"),
+    8: Field("serviceAccountName", "string"),
+    10: Field("nodeName", "string"),
+    11: Field("hostNetwork", "bool"),
+    16: Field("hostname", "string"),
+    17: Field("subdomain", "string"),
+    19: Field("schedulerName", "string"),
+    20: Field("initContainers", "message", CONTAINER, repeated=True),
+    22: Field("tolerations", "message", TOLERATION, repeated=True),
+    24: Field("priorityClassName", "string"),
+}
+POD_TEMPLATE = {1: Field("metadata", "message", OBJECT_META), 2: Field("spec", "message", POD_SPEC)}
+DEPLOYMENT_SPEC = {
+    1: Field("replicas", "int", keep_zero=True),
+    2: Field("selector", "message", LABEL_SELECTOR),
+    3: Field("template", "message", POD_TEMPLATE),
+    4: Field(
+        "strategy",
+        "message",
+        {
+            1: Field("type", "string"),
+            2: Field(
+                "rollingUpdate",
+                "message",
+                {1: Field("maxUnavailable", "intorstr"), 2: Field("maxSurge", "intorstr")},
+            ),
+        },
+    ),
+    5: Field("minReadySeconds", "int"),
+    6: Field("revisionHistoryLimit", "int", keep_zero=True),
+    7: Field("paused", "bool"),
+    9: Field("progressDeadlineSeconds", "int", keep_zero=True),
+}
 SCHEMAS: dict[str, dict[int, Field]] = {
     "DeleteOptions": {
-        1: Field("gracePeriodSeconds", "int"),
+        1: Field("gracePeriodSeconds", "int", keep_zero=True),
         2: Field("preconditions", "message", PRECONDITIONS),
         3: Field("orphanDependents", "bool"),
         4: Field("propagationPolicy", "string"),
@@ -54,6 +150,11 @@ SCHEMAS: dict[str, dict[int, Field]] = {
         1: Field("metadata", "message", OBJECT_META),
         2: Field("spec", "message", {1: Field("finalizers", "string", repeated=True)}),
     },
+    "Deployment": {
+        1: Field("metadata", "message", OBJECT_META),
+        2: Field("spec", "message", DEPLOYMENT_SPEC),
+    },
+    "Pod": POD_TEMPLATE,
 }
 
 
@@ -101,7 +202,23 @@ def _value(field: Field, raw: int | bytes) -> Any:
         return raw.decode()
     if field.kind == "message":
         return decode_message(raw, field.schema or {})
+    if field.kind == "intorstr":
+        value = decode_message(raw, INT_OR_STRING)
+        return value.get("strVal", "") if value.get("type") == 1 else value.get("intVal", 0)
     return raw
+
+
+def _map_entry(field: Field, raw: bytes) -> tuple[str, Any]:
+    entry = {n: v for n, _, v in _fields(raw)}
+    key, value = entry.get(1, b""), entry.get(2, b"")
+    assert isinstance(key, bytes) and isinstance(value, bytes)
+    if field.kind == "quantity":
+        return key.decode(), decode_message(value, QUANTITY).get("string", "0")
+    return key.decode(), value.decode()
+
+
+def _empty(field: Field, value: Any) -> bool:
+    return not field.keep_zero and value in ("", 0, False) and not isinstance(value, dict)
 
 
 def decode_message(data: bytes, schema: dict[int, Field]) -> dict[str, Any]:
@@ -111,16 +228,16 @@ def decode_message(data: bytes, schema: dict[int, Field]) -> dict[str, Any]:
         field = schema.get(number)
         if field is None:
             continue
-        if field.kind == "map":
+        if field.kind in ("map", "quantity"):
             assert isinstance(raw, bytes)
-            entry = {n: v for n, _, v in _fields(raw)}
-            key, value = entry.get(1, b""), entry.get(2, b"")
-            assert isinstance(key, bytes) and isinstance(value, bytes)
-            out.setdefault(field.name, {})[key.decode()] = value.decode()
-        elif field.repeated:
-            out.setdefault(field.name, []).append(_value(field, raw))
-        else:
-            out[field.name] = _value(field, raw)
+            key, value = _map_entry(field, raw)
+            out.setdefault(field.name, {})[key] = value
+            continue
+        value = _value(field, raw)
+        if field.repeated:
+            out.setdefault(field.name, []).append(value)
+        elif not _empty(field, value):
+            out[field.name] = value
     return out
 
 

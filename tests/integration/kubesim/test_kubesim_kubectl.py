@@ -117,3 +117,18 @@ def test_server_side_apply_rollout_status_create_namespace_and_drain(
     wait_for(moved)
     kubectl(c2, "uncordon", node)
     kubectl(c2, "delete", "namespace", "drill")
+
+
+def test_typed_create_deployment(c2: Kube) -> None:
+    kubectl(c2, "create", "namespace", "typed")
+    out = kubectl(c2, "create", "deployment", "api", "-n", "typed", "--image=nginx:1.27",
+                  "--replicas=2", "--port=8080")  # fmt: skip
+    assert "created" in out
+    dep = c2.apps.read_namespaced_deployment("api", "typed")
+    container = dep.spec.template.spec.containers[0]
+    assert (container.image, container.ports[0].container_port) == ("nginx:1.27", 8080)
+    assert dep.spec.strategy.type == "RollingUpdate"
+    assert "successfully rolled out" in kubectl(
+        c2, "rollout", "status", "deployment/api", "-n", "typed", "--timeout=30s"
+    )
+    kubectl(c2, "delete", "namespace", "typed")

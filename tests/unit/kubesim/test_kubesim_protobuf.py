@@ -51,7 +51,36 @@ def test_namespace_with_labels() -> None:
     assert doc["metadata"] == {"name": "team-a", "labels": {"team": "a"}}
 
 
+def test_deployment_drops_go_zero_values_but_keeps_pointer_zeros() -> None:
+    container = field(1, b"web") + field(2, b"nginx:1.27") + field(5, b"") + field(16, 0)
+    port = field(3, 80) + field(4, b"")
+    container += field(6, port)
+    requests = field(1, b"cpu") + field(2, field(1, b"250m"))
+    container += field(8, field(2, requests))
+    pod_spec = field(2, container) + field(3, b"") + field(11, 0)
+    surge = field(1, 1) + field(3, b"50%")
+    strategy = field(1, b"RollingUpdate") + field(2, field(2, surge))
+    spec = field(1, 0) + field(3, field(2, pod_spec)) + field(4, strategy) + field(5, 0)
+    doc = decode(envelope("Deployment", "apps/v1", field(2, spec)))
+    assert doc["spec"] == {
+        "replicas": 0,
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "nginx:1.27",
+                        "ports": [{"containerPort": 80}],
+                        "resources": {"requests": {"cpu": "250m"}},
+                    }
+                ]
+            }
+        },
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "50%"}},
+    }
+
+
 def test_unknown_kind_is_415() -> None:
     with pytest.raises(ApiError) as err:
-        decode(envelope("Deployment", "apps/v1", b""))
+        decode(envelope("Service", "v1", b""))
     assert err.value.code == 415
