@@ -44,6 +44,9 @@ class FedctlGroup(click.Group):
             _fail(str(error))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception as error:
             if os.environ.get(DEBUG_ENV):
                 raise
