@@ -43,7 +43,13 @@ Placements = dict[str, dict[str, int]]
 @click.option("--node-memory", default="128Gi", show_default=True)
 @click.option("--proxies", type=click.IntRange(min=2), default=3, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--dir", "directory", type=click.Path(path_type=Path), help="Default: a temp dir.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DEMO_DIR",
+    help="Where the stack keeps its state and logs (default: a temporary directory).",
+)
 def main(
     clusters: int,
     nodes: int,
@@ -66,6 +72,9 @@ def main(
     narrator.servers = info.proxy_addresses
     try:
         tell(narrator, info, nodes)
+    except BaseException:
+        narrator.say(f"the demo stopped early; logs are in {workdir / 'logs'}")
+        raise
     finally:
         stop(narrator, info)
     if directory is None:
