@@ -378,6 +378,9 @@ class ApiServer:
             target.namespace,
             parse_label_selector(query.get("labelSelector")),
             parse_field_selector(query.get("fieldSelector"), target.rt.plural),
+            table=query.get("includeObject", "Metadata")
+            if tables.wants_table(request.headers.get("Accept", ""))
+            else "",
         )
         since = query.get("resourceVersion", "")
         response = web.StreamResponse(headers={"Content-Type": JSON})

@@ -6,6 +6,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
+from tools.kubesim import tables
 from tools.kubesim.errors import ApiError
 from tools.kubesim.selectors import FieldSelector, LabelSelector
 from tools.kubesim.store import ADDED, DELETED, MODIFIED, Change, Entry, Store, dumps
@@ -40,6 +41,15 @@ class Watcher:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
     aborted: bool = False
+    table: str = ""
+
+    def line(self, kind: str, entry: Entry) -> bytes:
+        """The encoded event; a one-row Table (server-side printing) when `table` is set to
+        the includeObject policy, as `kubectl get -w` asks."""
+        if not self.table:
+            return event_line(kind, entry)
+        doc = tables.table(self.resource, [entry], entry.rv, self.table)
+        return dumps({"type": kind, "object": doc}) + b"\n"
 
     def matches(self, entry: Entry | None) -> bool:
         if entry is None:
@@ -54,11 +64,11 @@ class Watcher:
         now = change.type != DELETED and self.matches(change.new)
         before = self.matches(change.old)
         if now:
-            self.push(event_line(MODIFIED if before else ADDED, change.new))
+            self.push(self.line(MODIFIED if before else ADDED, change.new))
         elif before and change.type == DELETED:
-            self.push(event_line(DELETED, change.new))
+            self.push(self.line(DELETED, change.new))
         elif before and change.old is not None:
-            self.push(event_line(DELETED, moved_out(change.old, change.rv)))
+            self.push(self.line(DELETED, moved_out(change.old, change.rv)))
 
     def push(self, line: bytes) -> None:
         if len(self.lines) >= MAX_BACKLOG:
@@ -95,7 +105,7 @@ class WatchHub:
             for key in table.sorted_keys():
                 entry = table.entries[key]
                 if watcher.matches(entry):
-                    watcher.lines.append(event_line(ADDED, entry))
+                    watcher.lines.append(watcher.line(ADDED, entry))
         else:
             if store.expired(since):
                 raise ApiError(

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,31 @@ def test_typed_create_deployment(c2: Kube) -> None:
         c2, "rollout", "status", "deployment/api", "-n", "typed", "--timeout=30s"
     )
     kubectl(c2, "delete", "namespace", "typed")
+
+
+def test_get_watch_prints_server_side_columns(c2: Kube) -> None:
+    kubectl(c2, "create", "namespace", "watched")
+    env = {**os.environ, "KUBECONFIG": str(c2.kubeconfig), "HOME": str(c2.kubeconfig.parent)}
+    watcher = subprocess.Popen(
+        [kubectl_binary(), "get", "pods", "-n", "watched", "-w"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = threading.Timer(30, watcher.kill)
+    deadline.start()
+    try:
+        assert watcher.stdout is not None
+        kubectl(c2, "run", "solo", "-n", "watched", "--image=nginx:1.27")
+        header = watcher.stdout.readline().split()
+        assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        while "Running" not in (line := watcher.stdout.readline()):
+            assert line.startswith("solo "), line
+    finally:
+        deadline.cancel()
+        watcher.kill()
+        watcher.wait(10)
+        if watcher.stdout is not None:
+            watcher.stdout.close()
+    kubectl(c2, "delete", "namespace", "watched")
