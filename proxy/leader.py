@@ -98,7 +98,7 @@ class LeaderDuties:
             self.failover.on_failed,
         )  # fmt: skip
         self.writer.start()
-        self.binder.start()
+        self.binder.start(self._settings.bind_parallelism)
         self._tasks.append(asyncio.create_task(self._assign_loop(), name="assignment"))
         self._tasks.append(asyncio.create_task(health.run(), name="health"))
         self._tasks.append(asyncio.create_task(self.failover.run(), name="failover"))

@@ -33,6 +33,9 @@ class ProxySection:
     bind_period_s: float = setting(
         1.0, unit="s", why="how often the binder re-checks phases it has not heard about"
     )
+    bind_parallelism: int = setting(
+        32, unit="workloads", why="applies in flight at once; each waits on a worker round trip"
+    )
     status_stale_s: float = setting(
         15.0,
         unit="s",
@@ -68,7 +71,10 @@ class FailoverSection:
         20.0, unit="s", why="healthy this long before Ready again (hysteresis against flapping)"
     )
     max_parallel_moves: int = setting(
-        50, unit="workloads", why="rate limit: migrations in flight at once per operation"
+        500,
+        unit="workloads",
+        why="rate limit of migrations in flight per operation; high, because a failed cluster's "
+        "workloads are down until they move (drills may set it lower)",
     )
     retry_degraded_s: float = setting(
         10.0, unit="s", why="how often a failover retries replicas that fit nowhere yet"

@@ -219,18 +219,18 @@ class FailoverController:
         sources = frozenset(operation.clusters)
         before = operation.SerializeToString()
         budget = max(0, self._settings.max_parallel_moves - _moving(operation))
+        moves: list[Evacuate | CompleteMove] = []
         for step in operation.steps:
             workload = self._writer.workloads.get(_key(step.workload))
             if workload is None:
                 step.phase = Step.STEP_PHASE_SKIPPED
-                continue
-            if in_flight(workload):
-                await self._writer.submit(CompleteMove(*_key(step.workload), operation.id))
+            elif in_flight(workload):
+                moves.append(CompleteMove(*_key(step.workload), operation.id))
             elif held_on(workload, sources) and budget > 0 and self._due(operation, step):
                 budget -= 1
-                await self._writer.submit(
-                    Evacuate(*_key(step.workload), sources, operation.id, operation.mode)
-                )
+                moves.append(Evacuate(*_key(step.workload), sources, operation.id, operation.mode))
+        await asyncio.gather(*(self._writer.submit(move) for move in moves))
+        for step in operation.steps:
             _observe(step, self._writer.workloads.get(_key(step.workload)), sources, operation.id)
         _tally(operation)
         if all(step.phase in _DONE for step in operation.steps):
