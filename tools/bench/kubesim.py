@@ -70,15 +70,16 @@ def _client_worker(kubeconfig: str, names: list[str], start: Any, results: Any) 
     core = client.CoreV1Api(config.new_client_from_config(kubeconfig))
     core.list_namespaced_pod("default", limit=1)
     start.wait()
-    began = time.time()
+    began, cpu_began = time.time(), time.process_time()
     for name in names:
         core.create_namespaced_pod("default", pod(name))
-    created = time.time()
+    created, cpu_created = time.time(), time.process_time()
     start.wait()
-    got_from = time.time()
+    got_from, cpu_got_from = time.time(), time.process_time()
     for name in names:
         core.read_namespaced_pod(name, "default")
-    results.put((began, created, got_from, time.time()))
+    done, cpu_done = time.time(), time.process_time()
+    results.put((began, created, got_from, done, cpu_created - cpu_began, cpu_done - cpu_got_from))
 
 
 def api_throughput(pods: int, procs: int, out: Path) -> dict[str, float]:
@@ -117,6 +118,8 @@ def api_throughput(pods: int, procs: int, out: Path) -> dict[str, float]:
         "list_pods_s": list_s,
         "server_cpu_us_per_create": (cpu_created - cpu_start) / pods * 1e6,
         "server_cpu_us_per_get": (cpu_done - cpu_created) / pods * 1e6,
+        "client_cpu_us_per_create": sum(s[4] for s in spans) / pods * 1e6,
+        "client_cpu_us_per_get": sum(s[5] for s in spans) / pods * 1e6,
     }
 
 
@@ -213,7 +216,9 @@ def main() -> None:
               f"({args.pods} pods, {args.procs} client processes); "
               f"list of {args.pods} pods {api['list_pods_s']:.2f}s; simulator CPU per create "
               f"{api['server_cpu_us_per_create']:.0f} us (control plane included), per get "
-              f"{api['server_cpu_us_per_get']:.0f} us")  # fmt: skip
+              f"{api['server_cpu_us_per_get']:.0f} us; official client CPU per create "
+              f"{api['client_cpu_us_per_create']:.0f} us, per get "
+              f"{api['client_cpu_us_per_get']:.0f} us")  # fmt: skip
         results.update({k: round(v, 2) for k, v in api.items()})
         for clusters, nodes in shapes:
             figures = fleet_figures(
