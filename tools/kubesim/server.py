@@ -158,14 +158,17 @@ class ApiServer:
         except ApiError as error:
             return error_response(error)
         except (ValueError, KeyError, TypeError) as exc:
-            log.exception("bad request %s %s", request.method, request.path)
-            return error_response(bad_request(str(exc)))
+            log.warning("malformed request %s %s: %r", request.method, request.path, exc)
+            return error_response(bad_request(f"malformed request: {exc!r}"))
+        except Exception:
+            log.exception("kubesim failed on %s %s", request.method, request.path)
+            return error_response(ApiError(500, "kubesim internal error", "InternalError"))
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
         if not parts:
             return respond_json({"paths": ["/api", "/api/v1", "/apis", "/version", "/healthz"]})
-        static = self._static(parts, request)
+        static = self._static(parts)
         if static is not None:
             return static
         target = parse_target(parts)
@@ -177,7 +180,7 @@ class ApiServer:
             return await self._binding(request, target)
         return await self._resource(request, target)
 
-    def _static(self, parts: list[str], request: web.Request) -> web.StreamResponse | None:
+    def _static(self, parts: list[str]) -> web.StreamResponse | None:
         if parts == ["version"]:
             return respond_json(discovery.version())
         if parts[0] in HEALTH_PATHS:
