@@ -157,7 +157,7 @@ class ApiServer:
             return await self._dispatch(request)
         except ApiError as error:
             return error_response(error)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("malformed request %s %s: %r", request.method, request.path, exc)
             return error_response(bad_request(f"malformed request: {exc!r}"))
         except Exception:

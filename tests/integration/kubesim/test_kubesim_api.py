@@ -286,3 +286,12 @@ def test_exact_resource_version_list(kube: Kube, namespace: str) -> None:
         namespace, resource_version=before, resource_version_match="Exact"
     )
     assert [p.metadata.name for p in then.items] == ["old"]
+
+
+def test_malformed_bodies_are_status_400(kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_pod(namespace, pod_body("target", scheduler_name="manual"))
+    path = f"/api/v1/namespaces/{namespace}/pods/target/binding"
+    code, status = raw_request(kube, path, "POST", b'{"target": "not-an-object"}')
+    assert (code, status["kind"], status["reason"]) == (400, "Status", "BadRequest")
+    code, status = raw_request(kube, f"/api/v1/namespaces/{namespace}/pods", "POST", b"[1, 2]")
+    assert (code, status["kind"]) == (400, "Status")
