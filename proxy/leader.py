@@ -19,10 +19,11 @@ from proxy.cache import Change, FedCache
 from proxy.clusters import ClusterAdmin
 from proxy.controllers.failover import FailoverController
 from proxy.controllers.health import HealthController
+from proxy.controllers.rescheduler import Rescheduler
 from proxy.requests import RequestLog
 from proxy.routing import WorkerRouter
 from proxy.scheduler.engine import Engine
-from proxy.settings import FailoverSection, ProxySection
+from proxy.settings import FailoverSection, ProxySection, RebalanceSection
 from proxy.workloads import WorkloadWriter
 
 _log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class LeaderDuties:
         router: WorkerRouter,
         settings: ProxySection,
         failover_settings: FailoverSection,
+        rebalance_settings: RebalanceSection,
         cluster_info: Callable[[str], federation_pb2.ClusterInfo],
     ) -> None:
         self.leadership = leadership
@@ -50,12 +52,14 @@ class LeaderDuties:
         self._router = router
         self._settings = settings
         self._failover_settings = failover_settings
+        self._rebalance_settings = rebalance_settings
         self._cluster_info = cluster_info
         self._tasks: list[asyncio.Task[None]] = []
         self.writer: WorkloadWriter | None = None
         self.binder: Binder | None = None
         self.clusters: ClusterAdmin | None = None
         self.failover: FailoverController | None = None
+        self.rescheduler: Rescheduler | None = None
 
     async def start(self) -> None:
         """Catch the cache up with etcd, then take over from whatever the last leader left."""
@@ -102,6 +106,10 @@ class LeaderDuties:
         self._tasks.append(asyncio.create_task(self._assign_loop(), name="assignment"))
         self._tasks.append(asyncio.create_task(health.run(), name="health"))
         self._tasks.append(asyncio.create_task(self.failover.run(), name="failover"))
+        self.rescheduler = Rescheduler(
+            self._cache, self.writer, self.failover, self._rebalance_settings
+        )
+        self._tasks.append(asyncio.create_task(self.rescheduler.run(), name="rescheduler"))
         _log.info("leader duties started", extra={"epoch": self.leadership.epoch})
 
     async def stop(self) -> None:

@@ -116,6 +116,7 @@ class ProxyNode:
                 self.router,
                 self.settings,
                 self.all_settings.failover,
+                self.all_settings.rebalance,
                 lambda name: cluster_info(self, name) or federation_pb2.ClusterInfo(),
             )
             try:

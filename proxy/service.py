@@ -29,7 +29,6 @@ from proxy.workloads import validate_spec
 _log = logging.getLogger(__name__)
 FORWARDED = "x-fed-forwarded"
 _DEFAULT_PAGE = 500
-_LATER = "comes with cross-cluster rescheduling; not available yet"
 
 
 class Node(Protocol):
@@ -83,8 +82,32 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         return await duties.failover.start(request)  # type: ignore[arg-type]
 
     async def Rebalance(self, request: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"Rebalance {_LATER}")
-        raise AssertionError("abort raises")
+        return await self._write("Rebalance", request, context, self._rebalance)
+
+    @staticmethod
+    async def _rebalance(duties: LeaderDuties, method: str, request: Any) -> Message:
+        """Move replicas off the named (or the hot) clusters; a dry run only plans."""
+        if duties.failover is None or duties.rescheduler is None:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
+        existing = duties.failover.existing(request.request_id)
+        if existing is not None:
+            return existing
+        sources = list(request.clusters) or duties.rescheduler.hot()
+        if not sources:
+            raise ApiError(grpc.StatusCode.FAILED_PRECONDITION, "no cluster is hot; nothing to do")
+        if request.dry_run:
+            return await duties.failover.save(
+                duties.failover.plan_rebalance(sources, request.request_id)
+            )
+        operation = await duties.rescheduler.round(sources)
+        if operation is None:
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "nothing to move: no cool cluster to move to, an operation is already running "
+                "there, or every candidate moved within the cooldown",
+            )
+        operation.request_id = request.request_id
+        return await duties.failover.save(operation)
 
     @staticmethod
     async def _workload_write(duties: LeaderDuties, method: str, request: Message) -> Message:

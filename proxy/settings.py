@@ -82,8 +82,38 @@ class FailoverSection:
 
 
 @dataclass
+class RebalanceSection:
+    auto: bool = setting(
+        False, unit="bool", why="moving running workloads for balance is opt-in, like a descheduler"
+    )
+    period_s: float = setting(
+        30.0, unit="s", why="heat changes over minutes; a round every half minute is enough"
+    )
+    hot_node_ratio: float = setting(
+        0.3, unit="fraction", why="a cluster with more hot nodes than this is hot"
+    )
+    usage_watermark: float = setting(
+        0.8, unit="fraction", why="a cluster whose cpu usage peak exceeds this share is hot"
+    )
+    cool_margin: float = setting(
+        0.25,
+        unit="fraction",
+        why="targets must be this far below the watermarks, so a move never makes them hot",
+    )
+    max_workloads: int = setting(
+        10, unit="workloads", why="global rate limit: workloads moved per round"
+    )
+    cooldown_s: float = setting(
+        600.0, unit="s", why="a moved workload stays put this long (no ping-pong)"
+    )
+
+
+@dataclass
 class ProxySettings(CommonSettings):
     proxy: ProxySection = setting_factory(ProxySection, unit="section", why="this service")
     failover: FailoverSection = setting_factory(
         FailoverSection, unit="section", why="health, failover and drills"
+    )
+    rebalance: RebalanceSection = setting_factory(
+        RebalanceSection, unit="section", why="moving replicas off hot clusters"
     )

@@ -82,10 +82,9 @@ class FailoverController:
 
     async def start(self, request: federation_pb2.StartFailoverRequest) -> types_pb2.Operation:
         """Plan, execute or restore; the same request_id gets the same operation back."""
-        check_request_id(request.request_id)
-        for operation in self._cache.view.operations.values():
-            if operation.request_id == request.request_id:
-                return operation
+        existing = self.existing(request.request_id)
+        if existing is not None:
+            return existing
         sources = self._sources(request)
         mode = request.mode or (
             Mode.FAILOVER_MODE_GRACEFUL if request.drill else Mode.FAILOVER_MODE_DIRECT
@@ -98,6 +97,38 @@ class FailoverController:
         if request.action == Action.FAILOVER_ACTION_RESTORE:
             return await self._restore(sources, request)
         raise invalid("action", "one of PLAN, EXECUTE, RESTORE")
+
+    async def rebalance(
+        self, sources: list[str], workloads: list[types_pb2.Workload], request_id: str = ""
+    ) -> types_pb2.Operation | None:
+        """Move the given workloads' replicas off `sources`, gracefully, without cordoning."""
+        if any(set(sources) & set(op.clusters) for op in self._active()):
+            return None
+        operation = self._new(
+            Kind.OPERATION_KIND_REBALANCE, sources, Mode.FAILOVER_MODE_GRACEFUL, request_id
+        )
+        for cluster in sources:
+            _add_steps(operation, workloads, cluster)
+        operation.timeline.add(
+            at=_stamp(time.time()), message=f"{', '.join(sources)} hot: moving replicas off"
+        )
+        return await self._save(operation)
+
+    def plan_rebalance(self, sources: list[str], request_id: str) -> types_pb2.Operation:
+        return self._plan(
+            Kind.OPERATION_KIND_REBALANCE, sources, Mode.FAILOVER_MODE_GRACEFUL, request_id
+        )
+
+    def existing(self, request_id: str) -> types_pb2.Operation | None:
+        """The operation an earlier call with this request_id created, if any."""
+        check_request_id(request_id)
+        for operation in [*self._operations.values(), *self._cache.view.operations.values()]:
+            if operation.request_id == request_id:
+                return operation
+        return None
+
+    async def save(self, operation: types_pb2.Operation) -> types_pb2.Operation:
+        return await self._save(operation)
 
     async def run(self) -> None:
         self._operations = {
@@ -224,6 +255,8 @@ class FailoverController:
             workload = self._writer.workloads.get(_key(step.workload))
             if workload is None:
                 step.phase = Step.STEP_PHASE_SKIPPED
+            elif step.phase in (Step.STEP_PHASE_DONE, Step.STEP_PHASE_SKIPPED):
+                continue
             elif in_flight(workload):
                 moves.append(CompleteMove(*_key(step.workload), operation.id))
             elif held_on(workload, sources) and budget > 0 and self._due(operation, step):
