@@ -400,16 +400,20 @@ def test_a_second_stack_runs_side_by_side(fedctl: Fedctl, stack: StackInfo, tmp_
     other = Fedctl(tmp_path / "home")
     directory = tmp_path / "stack"
     try:
-        other.run(
+        started = other.json(
             "dev", "up", "--clusters", "1", "--nodes", "2", "--proxies", "1", "--workers", "1",
             "--dir", str(directory), *FAST,
         )  # fmt: skip
+        assert started == json.loads((directory / "stack.json").read_text())
+        assert started["proxies"][0]["address"] not in stack.proxy_addresses
         assert fedctl.fails("dev", "up", "--dir", str(directory)).startswith(
             "error: a stack already runs in"
         )
         assert [c["spec"]["name"] for c in other.json("cluster", "list")["clusters"]] == ["c1"]
         assert len(fedctl.json("cluster", "list")["clusters"]) == 3
-        other.run("dev", "down", "--dir", str(directory))
+        stopped = other.json("dev", "down", "--dir", str(directory))
+        assert len(stopped["stopped"]) == 4 and stopped["context_removed"]
+        assert not [m["pid"] for m in stopped["stopped"] if alive(m["pid"])]
     finally:
         with contextlib.suppress(StackError):
             down(directory)

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
+from rich.console import RenderableType
 
 from tools.devstack.stack import Stack, StackConfig, StackError, StackInfo, alive, down
 from tools.fedctl import context
@@ -57,6 +58,7 @@ def dev() -> None:
 @click.option("--proxy-set", multiple=True, metavar="KEY=VALUE", help="For the proxies only.")
 @click.option("--worker-set", multiple=True, metavar="KEY=VALUE", help="For the workers only.")
 @dir_option
+@output_option
 def up(
     clusters: int,
     nodes: int,
@@ -68,17 +70,19 @@ def up(
     proxy_set: tuple[str, ...],
     worker_set: tuple[str, ...],
     directory: Path,
+    fmt: str,
 ) -> None:
     """Start etcd, kubesim (CLUSTERS x NODES, spread over regions and zones), workers and
     proxies; wait until every cluster is Ready; make this stack fedctl's context."""
     _refuse_running(directory)
     _clear_state(directory)
     started = time.monotonic()
+    chatty = fmt == "table"
 
     def progress(message: str) -> None:
-        click.echo(f"  [{time.monotonic() - started:5.1f}s] {message}")
+        click.echo(f"  [{time.monotonic() - started:5.1f}s] {message}", err=not chatty)
 
-    click.echo(f"starting a stack in {directory.resolve()}")
+    click.echo(f"starting a stack in {directory.resolve()}", err=not chatty)
     config = StackConfig(
         dir=directory, clusters=clusters, nodes=nodes, node_cpu=node_cpu,
         node_memory=node_memory, proxies=proxies, workers=workers, settings=list(settings),
@@ -86,11 +90,18 @@ def up(
     )  # fmt: skip
     info = Stack(config).up()
     saved = context.save(context.Context(info.proxy_addresses, info.dir))
-    click.echo(f"stack up in {time.monotonic() - started:.1f} s")
-    click.echo(f"  servers: {','.join(info.proxy_addresses)}")
-    click.echo(f"  logs:    {Path(info.dir) / 'logs'}")
-    click.echo(f"  context: {saved} (fedctl now talks to this stack)")
-    click.echo("next: fedctl cluster list; fedctl dev down" + _dir_flag(directory))
+    took = time.monotonic() - started
+    emit_data(asdict(info), fmt, lambda: _summary(info, saved, took, directory))
+
+
+def _summary(info: StackInfo, saved: Path, took: float, directory: Path) -> list[RenderableType]:
+    return [
+        f"stack up in {took:.1f} s",
+        f"  servers: {','.join(info.proxy_addresses)}",
+        f"  logs:    {Path(info.dir) / 'logs'}",
+        f"  context: {saved} (fedctl now talks to this stack)",
+        "next: fedctl cluster list; fedctl dev down" + _dir_flag(directory),
+    ]
 
 
 @dev.command()
@@ -108,16 +119,19 @@ def status(directory: Path, fmt: str) -> None:
 
 @dev.command("down")
 @dir_option
-def down_(directory: Path) -> None:
+@output_option
+def down_(directory: Path, fmt: str) -> None:
     """Stop every process of the stack; nothing is left running."""
     members = down(directory)
     left = [m.name for m in members if alive(m.pid)]
     if left:
         raise CliError(f"still running after SIGKILL: {', '.join(left)}")
     forgotten = context.forget(directory)
-    click.echo(f"stopped {len(members)} processes of the stack in {directory.resolve()}")
+    lines = [f"stopped {len(members)} processes of the stack in {directory.resolve()}"]
     if forgotten:
-        click.echo(f"removed the context {context.context_path()}")
+        lines.append(f"removed the context {context.context_path()}")
+    stopped = {"stopped": [asdict(m) for m in members], "context_removed": forgotten}
+    emit_data(stopped, fmt, lambda: lines)
 
 
 def _refuse_running(directory: Path) -> None:
