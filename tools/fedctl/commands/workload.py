@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 import click
+import grpc
 from rich.console import RenderableType
 
 from client import FederationClient, FederationError
@@ -92,7 +93,7 @@ async def _apply(
     try:
         existing = await fed.get_workload(spec.namespace, spec.name)
     except FederationError as error:
-        if error.code.name != "NOT_FOUND":
+        if error.code != grpc.StatusCode.NOT_FOUND:
             raise
         return "placed", await fed.place(spec)
     if existing.spec.template_json != spec.template_json or _shape(existing.spec) != _shape(spec):
