@@ -38,12 +38,14 @@ class ClusterAdmin:
         cache: FedCache,
         requests: RequestLog,
         info: Callable[[str], federation_pb2.ClusterInfo],
+        drain: Callable[[str, str], Awaitable[types_pb2.Operation]],
     ) -> None:
         self._leadership = leadership
         self._keys = keys
         self._cache = cache
         self._requests = requests
         self._info = info
+        self._drain = drain
 
     async def register(self, request: federation_pb2.RegisterClusterRequest) -> Message:
         return await self._exactly_once("RegisterCluster", request, self._register)
@@ -55,7 +57,21 @@ class ClusterAdmin:
         return await self._exactly_once("UncordonCluster", request, self._uncordon)
 
     async def remove(self, request: federation_pb2.RemoveClusterRequest) -> Message:
+        if request.drain:
+            return await self._remove_after_drain(request)
         return await self._exactly_once("RemoveCluster", request, self._remove)
+
+    async def _remove_after_drain(self, request: federation_pb2.RemoveClusterRequest) -> Message:
+        """Start a drain that removes the cluster when it is empty (exactly once by the
+        operation's request_id)."""
+        check_request_id(request.request_id)
+        check_name("name", request.name)
+        if self._spec(request.name) is None:
+            raise not_found(f"cluster {request.name}")
+        operation = await self._drain(request.name, request.request_id)
+        return federation_pb2.RemoveClusterResponse(
+            cluster=self._info(request.name), operation_id=operation.id
+        )
 
     async def _exactly_once(
         self,
@@ -141,18 +157,12 @@ class ClusterAdmin:
         existing = self._spec(request.name)
         if existing is None:
             raise not_found(f"cluster {request.name}")
-        if request.drain:
-            raise ApiError(
-                grpc.StatusCode.UNIMPLEMENTED,
-                "drain: moving a cluster's workloads away comes with failover; "
-                "cordon it and delete or scale its workloads, or remove with force",
-            )
         held = self._cache.view.reservations.get(request.name, {})
         if held and not request.force:
             raise ApiError(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"cluster {request.name} still holds {len(held)} reservations; "
-                "cordon it and move its workloads first, or remove with force",
+                "remove it with drain to move them first, or with force",
             )
         info = self._info(request.name)
         ops: list[Op] = [

@@ -85,9 +85,6 @@ class LeaderDuties:
             period_s=self._settings.bind_period_s,
             rpc_timeout_s=self._settings.worker_timeout_s,
         )
-        self.clusters = ClusterAdmin(
-            self.leadership, self._keys, self._cache, requests, self._cluster_info
-        )
         self.failover = FailoverController(
             self.leadership,
             self._keys,
@@ -96,6 +93,14 @@ class LeaderDuties:
             self._engine,
             self._failover_settings,
             self._settings,
+        )
+        self.clusters = ClusterAdmin(
+            self.leadership,
+            self._keys,
+            self._cache,
+            requests,
+            self._cluster_info,
+            self.failover.drain,
         )
         health = HealthController(
             self.leadership, self._keys, self._cache, self._failover_settings,

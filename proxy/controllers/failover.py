@@ -20,7 +20,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.election import Leadership
-from common.etcd_store import Put
+from common.etcd_store import Delete, Put
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
 from proxy import fleet
@@ -112,6 +112,23 @@ class FailoverController:
         operation.timeline.add(
             at=_stamp(time.time()), message=f"{', '.join(sources)} hot: moving replicas off"
         )
+        return await self._save(operation)
+
+    async def drain(self, cluster: str, request_id: str) -> types_pb2.Operation:
+        """Move everything off `cluster` gracefully, then remove it from the federation."""
+        existing = self.existing(request_id)
+        if existing is not None:
+            return existing
+        if any(cluster in op.clusters for op in self._active()):
+            raise ApiError(
+                grpc.StatusCode.FAILED_PRECONDITION, f"an operation on {cluster} is already running"
+            )
+        operation = self._new(
+            Kind.OPERATION_KIND_DRAIN, [cluster], Mode.FAILOVER_MODE_GRACEFUL, request_id
+        )
+        await self._set_state([cluster], types_pb2.ADMIN_STATE_DRAINING, f"drain {operation.id}")
+        _add_steps(operation, self._on([cluster]), cluster)
+        operation.timeline.add(at=_stamp(time.time()), message=f"draining {cluster}")
         return await self._save(operation)
 
     def plan_rebalance(self, sources: list[str], request_id: str) -> types_pb2.Operation:
@@ -266,10 +283,31 @@ class FailoverController:
         for step in operation.steps:
             _observe(step, self._writer.workloads.get(_key(step.workload)), sources, operation.id)
         _tally(operation)
-        if all(step.phase in _DONE for step in operation.steps):
+        if all(step.phase in _DONE for step in operation.steps) and await self._settled(operation):
             self._finish(operation)
         if operation.SerializeToString() != before:
             await self._save(operation)
+
+    async def _settled(self, operation: types_pb2.Operation) -> bool:
+        """A drain ends by removing its cluster, once no workload part (even one waiting to
+        be removed from it) refers to it; other operations are settled when their steps are."""
+        if operation.kind != Kind.OPERATION_KIND_DRAIN:
+            return True
+        if any(step.phase == Step.STEP_PHASE_FAILED for step in operation.steps):
+            return True
+        (cluster,) = operation.clusters
+        for workload in self._writer.workloads.values():
+            if any(part.cluster == cluster for part in workload.placement.clusters):
+                return False
+        await self._leadership.txn(
+            [
+                Delete(self._keys.cluster_spec(cluster)),
+                Delete(self._keys.cluster_status(cluster)),
+                Delete(self._keys.cluster_health(cluster)),
+            ]
+        )
+        operation.timeline.add(at=_stamp(time.time()), message=f"{cluster} removed")
+        return True
 
     def _due(self, operation: types_pb2.Operation, step: types_pb2.OperationStep) -> bool:
         """A step is tried at once, then (when nothing fit) every retry_degraded_s."""

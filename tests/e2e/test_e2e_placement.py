@@ -97,3 +97,33 @@ def test_stack_files_describe_the_running_stack(stack: StackInfo) -> None:
     saved = json.loads((Path(stack.dir) / "stack.json").read_text())
     assert [p["address"] for p in saved["proxies"]] == stack.proxy_addresses
     assert len(saved["clusters"]) == 3
+
+
+async def test_remove_with_drain_moves_everything_then_removes_the_cluster(
+    stack: StackInfo,
+) -> None:
+    names = [f"api-{i}" for i in range(6)]
+    async with FederationClient(stack.proxy_addresses) as fed:
+        for name in names:
+            preferring_c3 = spec(name, 1)
+            preferring_c3.policy.preferred_regions.append("r3")  # a preference, not a filter
+            await fed.place(preferring_c3)
+
+        async def ready() -> bool:
+            workloads = await fed.list_workloads("default")
+            return all(w.phase == Phase.WORKLOAD_PHASE_READY for w in workloads)
+
+        await until(ready, "the api workloads Ready")
+        assert len(await fed.list_workloads("default", cluster="c3")) == len(names)
+        response = await fed.remove_cluster("c3", drain=True, request_id="drain-c3")
+        assert response.operation_id
+
+        async def removed() -> bool:
+            return "c3" not in {info.spec.name for info in await fed.list_clusters()}
+
+        await until(removed, "c3 to be drained and removed", timeout_s=60)
+        for workload in await fed.list_workloads("default"):
+            assert sum(p.replicas for p in workload.placement.clusters) == 1
+            assert {p.cluster for p in workload.placement.clusters} <= {"c1", "c2"}
+        for name in names:
+            assert "c3" not in deployment_replicas(stack, "default", name)
