@@ -207,6 +207,62 @@ class FederationClient:
         )
         return list(response.clusters)
 
+    # ---------------------------------------------------------- operations
+
+    async def start_failover(
+        self,
+        action: federation_pb2.FailoverAction.ValueType,
+        *,
+        clusters: Sequence[str] = (),
+        region: str = "",
+        mode: types_pb2.FailoverMode.ValueType = types_pb2.FAILOVER_MODE_UNSPECIFIED,
+        drill: bool = False,
+        request_id: str = "",
+    ) -> types_pb2.Operation:
+        request = federation_pb2.StartFailoverRequest(
+            request_id=_id(request_id),
+            clusters=clusters,
+            region=region,
+            action=action,
+            mode=mode,
+            drill=drill,
+        )
+        operation: types_pb2.Operation = await self.call("StartFailover", request)
+        return operation
+
+    async def rebalance(
+        self, clusters: Sequence[str] = (), *, dry_run: bool = False, request_id: str = ""
+    ) -> types_pb2.Operation:
+        request = federation_pb2.RebalanceRequest(
+            request_id=_id(request_id), clusters=clusters, dry_run=dry_run
+        )
+        operation: types_pb2.Operation = await self.call("Rebalance", request)
+        return operation
+
+    async def get_operation(self, operation_id: str) -> types_pb2.Operation:
+        request = federation_pb2.GetOperationRequest(id=operation_id)
+        operation: types_pb2.Operation = await self.call("GetOperation", request)
+        return operation
+
+    async def list_operations(
+        self,
+        kind: types_pb2.OperationKind.ValueType = types_pb2.OPERATION_KIND_UNSPECIFIED,
+        active_only: bool = False,
+    ) -> list[types_pb2.Operation]:
+        request = federation_pb2.ListOperationsRequest(kind=kind, active_only=active_only)
+        response: federation_pb2.ListOperationsResponse = await self.call("ListOperations", request)
+        return list(response.operations)
+
+    async def watch_operation(self, operation_id: str) -> AsyncIterator[types_pb2.Operation]:
+        """The operation now and at every change until it has finished."""
+        request = federation_pb2.WatchOperationRequest(id=operation_id)
+        stream = self._stubs[self._next % len(self._stubs)].WatchOperation(request)
+        try:
+            async for operation in stream:
+                yield operation
+        except grpc.aio.AioRpcError as error:
+            raise FederationError(error.code(), error.details() or "") from error
+
     async def topology(self) -> federation_pb2.Topology:
         topology: federation_pb2.Topology = await self.call(
             "GetTopology", federation_pb2.GetTopologyRequest()

@@ -51,11 +51,15 @@ def register(
 @cluster.command()
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Remove even while it holds reservations.")
+@click.option("--drain", is_flag=True, help="Move its workloads off first, then remove it.")
 @output_option
-def remove(name: str, force: bool, fmt: str) -> None:
+def remove(name: str, force: bool, drain: bool, fmt: str) -> None:
     """Remove cluster NAME from the federation."""
-    response = call(lambda fed: fed.remove_cluster(name, force=force))
-    emit(response, fmt, lambda: [f"cluster/{name} removed"])
+    if force and drain:
+        raise click.UsageError("--force and --drain exclude each other")
+    response = call(lambda fed: fed.remove_cluster(name, force=force, drain=drain))
+    done = f"cluster/{name} draining (operation {response.operation_id}); removed when empty"
+    emit(response, fmt, lambda: [done if drain else f"cluster/{name} removed"])
 
 
 @cluster.command()
