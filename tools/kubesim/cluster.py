@@ -16,6 +16,7 @@ from tools.kubesim.kubelet import Kubelet
 from tools.kubesim.lifecycle import GarbageCollector, NamespaceController
 from tools.kubesim.nodes import NodeFactory, node_ready, with_readiness
 from tools.kubesim.registry import Registry
+from tools.kubesim.replicasets import ReplicaSetController
 from tools.kubesim.resources import NAMESPACES, NODES
 from tools.kubesim.scheduler import Scheduler
 from tools.kubesim.server import ApiServer
@@ -40,7 +41,8 @@ class ClusterSim:
         self.events = EventRecorder(self.registry, config.max_events)
         self.scheduler = Scheduler(self.registry, self.events)
         self.kubelet = Kubelet(self.registry, config.kubelet_delay, config.termination_delay)
-        self.deployments = DeploymentController(self.registry, self.events)
+        self.replicasets = ReplicaSetController(self.registry)
+        self.deployments = DeploymentController(self.registry, self.events, self.replicasets)
         self.gc = GarbageCollector(self.registry)
         self.namespaces = NamespaceController(self.registry)
         self.usage = UsageModel(self.registry, self.scheduler.pods_on, config.seed)
@@ -90,6 +92,7 @@ class ClusterSim:
             self.scheduler.step(budget)
             + self.kubelet.step(budget)
             + self.deployments.step(budget)
+            + self.replicasets.step(budget)
             + self.gc.step(budget)
             + self.namespaces.step(budget)
         )

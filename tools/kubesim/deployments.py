@@ -1,32 +1,29 @@
-"""The deployment controller: pods from the template (owned by the Deployment), scale up and
-down, rolling updates by pod-template-hash, and status (replicas, ready, available).
-
-Each deployment's pods are counted incrementally from store changes (per template hash:
-active and ready), so a reconcile costs O(pods it creates or deletes), not O(replicas).
+"""The deployment controller, on top of ReplicaSets as in Kubernetes: one ReplicaSet per pod
+template (named <deployment>-<pod-template-hash>), scaled for rolling updates (maxSurge,
+maxUnavailable) or Recreate, old ones kept up to revisionHistoryLimit, and the Deployment
+status summed from its ReplicaSets' pods. Pods counts come from the replica set
+controller's incremental index, so a reconcile never walks all pods.
 """
 
 from __future__ import annotations
 
-import calendar
-import functools
 import hashlib
-import heapq
 import json
 import math
-import random
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tools.kubesim.errors import ApiError
 from tools.kubesim.events import EventRecorder
 from tools.kubesim.registry import DeleteOptions, Registry
-from tools.kubesim.resources import DEPLOYMENTS, PODS
+from tools.kubesim.replicasets import ReplicaSetController, controller_ref
+from tools.kubesim.resources import DEPLOYMENTS, REPLICASETS
 from tools.kubesim.store import DELETED, Change, Entry, object_key
 from tools.kubesim.units import rfc3339
 
 HASH_LABEL = "pod-template-hash"
+REVISION = "deployment.kubernetes.io/revision"
 CONTROLLER = "deployment-controller"
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -46,280 +43,249 @@ def resolve(value: Any, replicas: int, round_up: bool) -> int:
     return int(value or 0)
 
 
-def is_ready(pod: dict[str, Any]) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
-def _active(pod: Entry) -> bool:
-    phase = (pod.obj.get("status") or {}).get("phase")
-    return not pod.meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed")
-
-
-def _controller_uid(pod: Entry) -> str | None:
-    for ref in pod.meta.get("ownerReferences") or ():
-        if ref.get("kind") == "Deployment" and ref.get("controller"):
-            return str(ref.get("uid", ""))
-    return None
-
-
 @dataclass
-class Owned:
-    """The active pods of one deployment: key -> (template hash, ready), with counts."""
+class Group:
+    """One ReplicaSet of a deployment: its object, wanted replicas and live pod counts."""
 
-    pods: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    total: Counter[str] = field(default_factory=Counter)
-    ready: Counter[str] = field(default_factory=Counter)
-
-    def set(self, key: str, state: tuple[str, bool] | None) -> None:
-        old = self.pods.pop(key, None)
-        if old is not None:
-            self.total[old[0]] -= 1
-            self.ready[old[0]] -= old[1]
-        if state is not None:
-            self.pods[key] = state
-            self.total[state[0]] += 1
-            self.ready[state[0]] += state[1]
+    rs: Entry | None
+    spec: int
+    active: int
+    ready: int
+    target: int = 0
 
 
-@dataclass
-class Counts:
-    """What a reconcile needs to know, for the current template hash."""
-
-    new: int
-    new_ready: int
-    all: int
-    all_ready: int
-
-    @property
-    def old(self) -> int:
-        return self.all - self.new
-
-    @property
-    def old_ready(self) -> int:
-        return self.all_ready - self.new_ready
+def _revision(replica_set: Entry) -> int:
+    return int((replica_set.meta.get("annotations") or {}).get(REVISION, "0"))
 
 
-@dataclass
-class Plan:
-    """Pods to create, and pods to delete: from the current template (surplus) or old ones."""
-
-    create: int = 0
-    surplus: int = 0
-    old_unready: bool = False
-    old_ready: int = 0
+def rolling_targets(
+    desired: int, surge: int, unavailable: int, new: Group, old: list[Group]
+) -> None:
+    """Set `target` on every group for one rolling-update step (Kubernetes' arithmetic:
+    scale the new set up within maxSurge, clean unhealthy old pods, then scale old sets down
+    as far as maxUnavailable allows). `old` is ordered oldest first."""
+    total_spec = new.spec + sum(g.spec for g in old)
+    if new.spec >= desired:
+        new.target = desired
+    else:
+        new.target = min(desired, new.spec + max(0, desired + surge - total_spec))
+    for group in old:
+        group.target = group.spec
+    min_available = desired - unavailable
+    room = total_spec - min_available - max(0, new.spec - new.ready)
+    for group in old:
+        cut = max(0, min(room, group.spec - group.ready))
+        group.target -= cut
+        room -= cut
+    surplus = max(0, new.ready + sum(g.ready for g in old) - min_available)
+    for group in old:
+        cut = min(group.target, surplus)
+        group.target -= cut
+        surplus -= cut
 
 
 class DeploymentController:
-    """Reconciles deployments queued by changes to them or to their pods; bounded per tick."""
+    """Reconciles deployments queued by changes to them or to their ReplicaSets."""
 
-    def __init__(self, registry: Registry, recorder: EventRecorder) -> None:
+    def __init__(
+        self, registry: Registry, recorder: EventRecorder, replicasets: ReplicaSetController
+    ) -> None:
         self.registry = registry
         self.recorder = recorder
+        self.replicasets = replicasets
         self.queue: dict[str, None] = {}
-        self.owned: dict[str, Owned] = {}
-        self.pod_meta: dict[tuple[str, str], dict[str, Any]] = {}
         registry.store.listeners.append(self.observe)
 
     def observe(self, change: Change) -> None:
-        if change.resource == DEPLOYMENTS.plural:
-            if change.type == DELETED:
-                self.owned.pop(change.new.meta.get("uid", ""), None)
-            else:
-                self.queue[change.key] = None
-        elif change.resource == PODS.plural:
-            self._observe_pod(change)
-
-    def _observe_pod(self, change: Change) -> None:
-        pod = change.new
-        uid = _controller_uid(pod)
-        if uid is None:
-            return
-        owned = self.owned.setdefault(uid, Owned())
-        active = change.type != DELETED and _active(pod)
-        owned.set(
-            change.key, (pod.labels.get(HASH_LABEL, ""), is_ready(pod.obj)) if active else None
-        )
-        if not owned.pods:
-            del self.owned[uid]
-        ref = next(r for r in pod.meta["ownerReferences"] if r.get("uid") == uid)
-        self.queue[object_key(pod.meta["namespace"], ref["name"])] = None
+        if change.resource == DEPLOYMENTS.plural and change.type != DELETED:
+            self.queue[change.key] = None
+        elif change.resource == REPLICASETS.plural:
+            ref = controller_ref(change.new, "Deployment")
+            if ref is not None:
+                self.queue[object_key(change.new.meta["namespace"], ref["name"])] = None
 
     def step(self, budget: int) -> int:
-        """Reconcile queued deployments, creating or deleting at most `budget` pods."""
-        spent = 0
-        while self.queue and spent < budget:
+        """Reconcile up to `budget` queued deployments."""
+        done = 0
+        while self.queue and done < budget:
             key = next(iter(self.queue))
             del self.queue[key]
             entry = self.registry.store.get(DEPLOYMENTS.plural, key)
-            if entry is None or entry.meta.get("deletionTimestamp"):
-                continue
-            allowed = budget - spent
-            used = self.reconcile(entry, allowed)
-            spent += used + 1
-            if used >= allowed:
-                self.queue[key] = None
-        return spent
+            if entry is not None and not entry.meta.get("deletionTimestamp"):
+                self.reconcile(entry)
+                done += 1
+        return done
 
-    def _counts(self, uid: str, current: str) -> Counts:
-        owned = self.owned.get(uid) or Owned()
-        return Counts(
-            owned.total[current],
-            owned.ready[current],
-            sum(owned.total.values()),
-            sum(owned.ready.values()),
-        )
+    def _groups(self, entry: Entry, current: str) -> tuple[Group, list[Group]]:
+        """The new (current template) group and the old ones, oldest first."""
+        uid = entry.meta["uid"]
+        store = self.registry.store
+        sets = []
+        for resource, key in store.dependents.get(uid, ()):
+            rs = store.get(resource, key) if resource == REPLICASETS.plural else None
+            ref = controller_ref(rs, "Deployment") if rs is not None else None
+            if rs is not None and ref is not None and ref.get("uid") == uid:
+                sets.append(rs)
+        sets.sort(key=lambda rs: (_revision(rs), rs.meta["name"]))
+        new = Group(None, 0, 0, 0)
+        old = []
+        for rs in sets:
+            active, ready = self.replicasets.counts(rs.meta["uid"])
+            group = Group(rs, int(rs.obj["spec"].get("replicas", 0)), active, ready)
+            if rs.labels.get(HASH_LABEL) == current:
+                new = group
+            else:
+                old.append(group)
+        return new, old
 
-    def reconcile(self, entry: Entry, budget: int) -> int:
-        """One pass; returns how many pods it created or deleted (at most `budget`)."""
+    def reconcile(self, entry: Entry) -> None:
         spec = entry.obj.get("spec") or {}
         current = template_hash(spec.get("template") or {})
-        uid = entry.meta["uid"]
         desired = int(spec.get("replicas", 1))
-        used = 0
+        new, old = self._groups(entry, current)
         if not spec.get("paused"):
-            counts = self._counts(uid, current)
-            plan = self._plan(spec, counts, desired)
-            create = min(plan.create, budget)
-            for _ in range(create):
-                self._create_pod(entry, current)
-            victims = self._victims(uid, current, plan, budget - create)
-            for pod in victims:
-                self._delete_pod(pod)
-            used = create + len(victims)
-            self._record_scaling(entry, current, counts, create, victims)
-        self._write_status(entry, self._counts(uid, current), desired)
-        return used
+            self._plan(spec, desired, new, old)
+            if new.rs is None:
+                new.rs = self._create_set(entry, current, new.target, old)
+                new.spec = new.target
+            else:
+                new.rs = self._promote(new.rs, old)
+            for group in [new, *old]:
+                self._scale(entry, group)
+            self._prune(spec, old)
+            entry = self._record_revision(entry, new.rs)
+        self._write_status(entry, new, old, desired)
 
-    def _plan(self, spec: dict[str, Any], counts: Counts, desired: int) -> Plan:
+    def _promote(self, new_set: Entry, old: list[Group]) -> Entry:
+        """A template that comes back (rollout undo) gets the next revision number."""
+        latest = max((_revision(g.rs) for g in old if g.rs is not None), default=0)
+        if _revision(new_set) > latest:
+            return new_set
+        annotations = {**(new_set.meta.get("annotations") or {}), REVISION: str(latest + 1)}
+        meta = {**new_set.meta, "annotations": annotations}
+        return self.registry.write(REPLICASETS, new_set, {**new_set.obj, "metadata": meta})
+
+    def _record_revision(self, entry: Entry, new_set: Entry | None) -> Entry:
+        """Copy the new ReplicaSet's revision annotation onto the Deployment, as Kubernetes
+        does (kubectl rollout undo patches that annotation)."""
+        if new_set is None:
+            return entry
+        revision = (new_set.meta.get("annotations") or {}).get(REVISION)
+        annotations = entry.meta.get("annotations") or {}
+        if revision is None or annotations.get(REVISION) == revision:
+            return entry
+        meta = {**entry.meta, "annotations": {**annotations, REVISION: revision}}
+        return self.registry.write(DEPLOYMENTS, entry, {**entry.obj, "metadata": meta})
+
+    def _plan(self, spec: dict[str, Any], desired: int, new: Group, old: list[Group]) -> None:
         strategy = spec.get("strategy") or {}
-        if not counts.old:
-            if counts.new >= desired:
-                return Plan(surplus=counts.new - desired)
-            return Plan(create=desired - counts.new)
-        unready_old = counts.old > counts.old_ready
-        if strategy.get("type") == "Recreate":
-            return Plan(old_unready=unready_old, old_ready=counts.old_ready)
-        rolling = strategy.get("rollingUpdate") or {}
-        surge = resolve(rolling.get("maxSurge", "25%"), desired, True)
-        unavailable = resolve(rolling.get("maxUnavailable", "25%"), desired, False)
-        if surge == 0 and unavailable == 0:
-            unavailable = 1
-        create = max(0, min(desired - counts.new, desired + surge - counts.all))
-        removable = max(0, counts.all_ready - (desired - unavailable))
-        if counts.new_ready >= desired:
-            removable = counts.old_ready
-        return Plan(create, 0, unready_old, min(removable, counts.old_ready))
+        if not any(g.spec or g.active for g in old):
+            new.target = desired
+        elif strategy.get("type") == "Recreate":
+            for group in old:
+                group.target = 0
+            new.target = desired if not any(g.active for g in old) else 0
+        else:
+            rolling = strategy.get("rollingUpdate") or {}
+            surge = resolve(rolling.get("maxSurge", "25%"), desired, True)
+            unavailable = resolve(rolling.get("maxUnavailable", "25%"), desired, False)
+            if surge == 0 and unavailable == 0:
+                unavailable = 1
+            rolling_targets(desired, surge, unavailable, new, old)
 
-    def _victims(self, uid: str, current: str, plan: Plan, budget: int) -> list[Entry]:
-        """The pods `plan` deletes, preferring unscheduled, then not ready, then the newest.
-        Candidates are scanned from the most recently changed, a bounded number per kind."""
-        wanted = {
-            "surplus": min(plan.surplus, budget),
-            "unready": budget if plan.old_unready else 0,
-            "ready": min(plan.old_ready, budget),
-        }
-        if budget <= 0 or not any(wanted.values()):
-            return []
-        limit = 4 * budget + 64
-        found: dict[str, list[Entry]] = {kind: [] for kind in wanted}
-        owned = self.owned.get(uid) or Owned()
-        for key, (template, pod_ready) in reversed(owned.pods.items()):
-            kind = "surplus" if template == current else "ready" if pod_ready else "unready"
-            if len(found[kind]) >= (limit if wanted[kind] else 0):
-                if all(len(found[k]) >= (limit if wanted[k] else 0) for k in wanted):
-                    break
-                continue
-            pod = self.registry.store.get(PODS.plural, key)
-            if pod is not None:
-                found[kind].append(pod)
-        chosen: list[Entry] = []
-        for kind, count in wanted.items():
-            chosen += heapq.nsmallest(count, found[kind], key=_deletion_rank)
-        return chosen[:budget]
-
-    def _record_scaling(
-        self, entry: Entry, current: str, counts: Counts, created: int, deleted: list[Entry]
-    ) -> None:
-        name = entry.meta["name"]
-        if created:
-            message = f"Scaled up replica set {name}-{current} to {counts.new + created}"
-            self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
-        owned = self.owned.get(entry.meta["uid"]) or Owned()
-        for template in sorted({p.labels.get(HASH_LABEL, "") for p in deleted}):
-            message = f"Scaled down replica set {name}-{template} to {owned.total[template]}"
-            self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
-
-    def _pod_metadata(self, entry: Entry, current: str) -> dict[str, Any]:
-        """Labels, annotations and owner references shared by the pods of one template."""
-        ident = (entry.meta["uid"], current)
-        cached = self.pod_meta.get(ident)
-        if cached is not None:
-            return cached
+    def _create_set(
+        self, entry: Entry, current: str, replicas: int, old: list[Group]
+    ) -> Entry | None:
         meta = entry.meta
-        tmeta = (entry.obj["spec"].get("template") or {}).get("metadata") or {}
-        shared: dict[str, Any] = {
-            "labels": {**(tmeta.get("labels") or {}), HASH_LABEL: current},
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+        template = entry.obj["spec"].get("template") or {}
+        tmeta = dict(template.get("metadata") or {})
+        labels = {**(tmeta.get("labels") or {}), HASH_LABEL: current}
+        selector = dict(entry.obj["spec"].get("selector") or {})
+        selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: current}
+        revision = 1 + max((_revision(g.rs) for g in old if g.rs is not None), default=0)
+        body = {
+            "metadata": {
+                "name": f"{meta['name']}-{current}",
+                "labels": labels,
+                "annotations": {REVISION: str(revision)},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": selector,
+                "template": {**template, "metadata": {**tmeta, "labels": labels}},
+            },
         }
-        if tmeta.get("annotations"):
-            shared["annotations"] = tmeta["annotations"]
-        if len(self.pod_meta) > 1024:
-            self.pod_meta.clear()
-        self.pod_meta[ident] = shared
-        return shared
-
-    def _create_pod(self, entry: Entry, current: str) -> None:
-        suffix = "".join(random.choices(_SUFFIX_CHARS, k=5))
-        pod_meta = {
-            **self._pod_metadata(entry, current),
-            "name": f"{entry.meta['name']}-{current}-{suffix}",
-        }
-        spec = (entry.obj["spec"].get("template") or {}).get("spec") or {}
         try:
-            self.registry.create(
-                PODS, entry.meta["namespace"], {"metadata": pod_meta, "spec": spec}
-            )
+            created = self.registry.create(REPLICASETS, meta["namespace"], body)
         except ApiError:
-            return
+            return None
+        self._event(entry, created.meta["name"], 0, replicas)
+        return created
 
-    def _delete_pod(self, pod: Entry) -> None:
-        try:
-            self.registry.delete(PODS, pod.meta["namespace"], pod.meta["name"], DeleteOptions())
-        except ApiError:
+    def _scale(self, entry: Entry, group: Group) -> None:
+        rs = group.rs
+        if rs is None or group.target == group.spec:
             return
+        latest = self.registry.store.get(
+            REPLICASETS.plural, object_key(rs.meta["namespace"], rs.meta["name"])
+        )
+        if latest is None:
+            return
+        obj = {**latest.obj, "spec": {**latest.obj["spec"], "replicas": group.target}}
+        group.rs = self.registry.replace_entry(REPLICASETS, latest, obj)
+        self._event(entry, rs.meta["name"], group.spec, group.target)
+        group.spec = group.target
 
-    def _write_status(self, entry: Entry, counts: Counts, desired: int) -> None:
+    def _event(self, entry: Entry, name: str, before: int, after: int) -> None:
+        if before == after:
+            return
+        direction = "up" if after > before else "down"
+        message = f"Scaled {direction} replica set {name} from {before} to {after}"
+        self.recorder.record(entry, "Normal", "ScalingReplicaSet", message, CONTROLLER)
+
+    def _prune(self, spec: dict[str, Any], old: list[Group]) -> None:
+        """Delete the oldest empty old ReplicaSets beyond revisionHistoryLimit."""
+        limit = int(spec.get("revisionHistoryLimit", 10))
+        empty = [g.rs for g in old if g.rs is not None and g.spec == 0 and g.active == 0]
+        for rs in empty[: max(0, len(empty) - limit)]:
+            meta = rs.meta
+            try:
+                self.registry.delete(REPLICASETS, meta["namespace"], meta["name"], DeleteOptions())
+            except ApiError:
+                continue
+
+    def _write_status(self, entry: Entry, new: Group, old: list[Group], desired: int) -> None:
         spec = entry.obj.get("spec") or {}
         rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
         unavailable = resolve(rolling.get("maxUnavailable", "25%"), desired, False)
-        old = entry.obj.get("status") or {}
-        ready = counts.all_ready
+        prior = entry.obj.get("status") or {}
+        total = new.active + sum(g.active for g in old)
+        ready = new.ready + sum(g.ready for g in old)
         status: dict[str, Any] = {
             "observedGeneration": entry.meta.get("generation", 1),
-            "replicas": counts.all,
-            "updatedReplicas": counts.new,
+            "replicas": total,
+            "updatedReplicas": new.active,
             "readyReplicas": ready,
             "availableReplicas": ready,
             "unavailableReplicas": max(0, desired - ready),
         }
         status = {k: v for k, v in status.items() if v or k == "observedGeneration"}
         available = ready >= desired - unavailable
-        complete = counts.new == desired and not counts.old and ready >= desired
+        complete = new.active == desired and total == desired and new.ready >= desired
+        rs_name = new.rs.meta["name"] if new.rs is not None else entry.meta["name"]
         status["conditions"] = [
             _condition(
-                old,
+                prior,
                 "Available",
                 available,
                 "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
@@ -328,28 +294,17 @@ class DeploymentController:
                 else "Deployment does not have minimum availability.",
             ),
             _condition(
-                old,
+                prior,
                 "Progressing",
                 True,
                 "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
-                f'Deployment "{entry.meta["name"]}" has successfully progressed.'
+                f'ReplicaSet "{rs_name}" has successfully progressed.'
                 if complete
-                else f'Deployment "{entry.meta["name"]}" is progressing.',
+                else f'ReplicaSet "{rs_name}" is progressing.',
             ),
         ]
-        if status != old:
+        if status != prior:
             self.registry.set_status(DEPLOYMENTS, entry, status)
-
-
-@functools.lru_cache(maxsize=4096)
-def _epoch(timestamp: str) -> int:
-    return calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")) if timestamp else 0
-
-
-def _deletion_rank(pod: Entry) -> tuple[bool, bool, int]:
-    """Smaller ranks are deleted first: unscheduled, then not ready, then the newest."""
-    scheduled = bool((pod.obj.get("spec") or {}).get("nodeName"))
-    return scheduled, is_ready(pod.obj), -_epoch(pod.meta.get("creationTimestamp", ""))
 
 
 def _condition(

@@ -80,6 +80,7 @@ def _deployment_causes(obj: dict[str, Any]) -> list[Cause]:
 _SPEC_CAUSES: dict[str, Callable[[dict[str, Any]], list[Cause]]] = {
     "pods": lambda obj: _container_causes(obj.get("spec"), "spec"),
     "deployments": _deployment_causes,
+    "replicasets": _deployment_causes,
 }
 
 
@@ -122,7 +123,9 @@ def _immutable_causes(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any]
                 "tolerations), `spec.terminationGracePeriodSeconds`",
             )
         ]
-    if rt.plural == "deployments" and spec.get("selector") != old_spec.get("selector"):
+    if rt.plural in ("deployments", "replicasets") and spec.get("selector") != old_spec.get(
+        "selector"
+    ):
         return [("FieldValueInvalid", "spec.selector", "Invalid value: field is immutable")]
     return []
 
@@ -199,9 +202,9 @@ def _prepare_pod(obj: dict[str, Any]) -> None:
     obj["metadata"]["generation"] = 1
 
 
-def default_strategy(strategy: Any) -> dict[str, Any]:
+def default_strategy(given: Any) -> dict[str, Any]:
     """RollingUpdate with 25% surge and unavailability unless told otherwise."""
-    strategy = dict(strategy or {})
+    strategy: dict[str, Any] = dict(given or {})
     strategy.setdefault("type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
         rolling = {
@@ -227,6 +230,17 @@ def _prepare_deployment(obj: dict[str, Any]) -> None:
     obj["metadata"]["generation"] = 1
 
 
+def _prepare_replicaset(obj: dict[str, Any]) -> None:
+    spec = dict(obj.get("spec") or {})
+    spec.setdefault("replicas", 1)
+    template = dict(spec.get("template") or {})
+    template["spec"] = default_pod_spec(template.get("spec") or {})
+    spec["template"] = template
+    obj["spec"] = spec
+    obj["status"] = {"replicas": 0}
+    obj["metadata"]["generation"] = 1
+
+
 def _prepare_namespace(obj: dict[str, Any]) -> None:
     meta = obj["metadata"]
     meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
@@ -242,6 +256,7 @@ def _prepare_node(obj: dict[str, Any]) -> None:
 _PREPARE_CREATE: dict[str, Callable[[dict[str, Any]], None]] = {
     "pods": _prepare_pod,
     "deployments": _prepare_deployment,
+    "replicasets": _prepare_replicaset,
     "namespaces": _prepare_namespace,
     "nodes": _prepare_node,
 }
@@ -258,10 +273,11 @@ def prepare_update(rt: ResourceType, obj: dict[str, Any]) -> None:
     """Apply update-time defaulting (the same defaults a create applies to the spec)."""
     if rt.plural == "pods" and isinstance(obj.get("spec"), dict):
         obj["spec"] = default_pod_spec(obj["spec"])
-    elif rt.plural == "deployments" and isinstance(obj.get("spec"), dict):
+    elif rt.plural in ("deployments", "replicasets") and isinstance(obj.get("spec"), dict):
         spec = dict(obj["spec"])
         spec.setdefault("replicas", 1)
-        spec["strategy"] = default_strategy(spec.get("strategy"))
+        if rt.plural == "deployments":
+            spec["strategy"] = default_strategy(spec.get("strategy"))
         template = dict(spec.get("template") or {})
         template["spec"] = default_pod_spec(template.get("spec") or {})
         spec["template"] = template

@@ -23,7 +23,7 @@ from tools.kubesim.errors import (
     not_found,
 )
 from tools.kubesim.patch import STRATEGIC_MERGE_PATCH, apply_patch
-from tools.kubesim.resources import DEPLOYMENTS, NAMESPACES, PODS, ResourceType
+from tools.kubesim.resources import NAMESPACES, PODS, ResourceType
 from tools.kubesim.selectors import FieldSelector, LabelSelector
 from tools.kubesim.store import Entry, Store, object_key
 from tools.kubesim.units import rfc3339
@@ -444,22 +444,22 @@ class Registry:
         key = object_key(entry.meta["namespace"], entry.meta["name"])
         return self.store.commit(PODS.plural, key, obj)
 
-    def scale(self, namespace: str, name: str) -> dict[str, Any]:
-        """The autoscaling/v1 Scale view of a deployment."""
-        return scale_of(self.get(DEPLOYMENTS, namespace, name))
+    def scale(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        """The autoscaling/v1 Scale view of a deployment or replica set."""
+        return scale_of(self.get(rt, namespace, name))
 
     def update_scale(
-        self, namespace: str, name: str, content_type: str | None, body: Any
+        self, rt: ResourceType, namespace: str, name: str, content_type: str | None, body: Any
     ) -> dict[str, Any]:
-        """PUT or PATCH deployments/<name>/scale; only spec.replicas is taken."""
-        entry = self.get(DEPLOYMENTS, namespace, name)
+        """PUT or PATCH <deployments|replicasets>/<name>/scale; only spec.replicas is taken."""
+        entry = self.get(rt, namespace, name)
         current = scale_of(entry)
         scale = apply_patch(content_type, current, body) if content_type else body
         if not isinstance(scale, dict):
             raise bad_request("the body of the request must be a Scale object")
         wanted = (scale.get("metadata") or {}).get("resourceVersion")
         if wanted and str(wanted) != str(entry.rv):
-            raise conflict("deployments", name, STALE, "apps")
+            raise conflict(rt.plural, name, STALE, rt.group)
         replicas = (scale.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or replicas < 0:
             raise invalid(
@@ -469,7 +469,7 @@ class Registry:
                 "autoscaling",
             )
         obj = {**entry.obj, "spec": {**entry.obj["spec"], "replicas": replicas}}
-        return scale_of(self.replace_entry(DEPLOYMENTS, entry, obj))
+        return scale_of(self.replace_entry(rt, entry, obj))
 
 
 def _set_condition(conditions: Any, condition: dict[str, Any]) -> list[dict[str, Any]]:

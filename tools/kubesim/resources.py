@@ -70,6 +70,17 @@ RESOURCES: tuple[ResourceType, ...] = (
         categories=("all",),
     ),
     ResourceType(
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        "apps",
+        "v1",
+        True,
+        ("rs",),
+        ("status", "scale"),
+        categories=("all",),
+    ),
+    ResourceType(
         "nodes",
         "",
         "NodeMetrics",
@@ -105,6 +116,7 @@ NODES = BY_NAME["nodes"]
 PODS = BY_NAME["pods"]
 EVENTS = BY_NAME["events"]
 DEPLOYMENTS = BY_NAME["deployments"]
+REPLICASETS = BY_NAME["replicasets"]
 
 
 def group_versions() -> list[tuple[str, str]]:

@@ -154,6 +154,7 @@ _RESOURCE_FIELDS: dict[str, tuple[str, ...]] = {
         "type",
     ),
     "deployments": (),
+    "replicasets": (),
 }
 
 

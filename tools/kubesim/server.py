@@ -273,7 +273,7 @@ class ApiServer:
     def _get(self, request: web.Request, target: Target) -> web.Response:
         assert target.name is not None
         if target.subresource == "scale":
-            return respond_json(self.registry.scale(target.namespace or "", target.name))
+            return respond_json(self.registry.scale(target.rt, target.namespace or "", target.name))
         if target.subresource not in ("", "status"):
             raise ApiError(405, f"GET is not supported on {target.subresource}")
         entry = self.registry.get(target.rt, target.namespace, target.name)
@@ -328,7 +328,9 @@ class ApiServer:
         assert target.name is not None
         if target.subresource == "scale":
             return respond_json(
-                self.registry.update_scale(target.namespace or "", target.name, None, body)
+                self.registry.update_scale(
+                    target.rt, target.namespace or "", target.name, None, body
+                )
             )
         if target.subresource not in ("", "status", "finalize"):
             raise ApiError(405, f"PUT is not supported on {target.subresource}")
@@ -342,7 +344,9 @@ class ApiServer:
         content_type = request.headers.get("Content-Type", "")
         if target.subresource == "scale":
             return respond_json(
-                self.registry.update_scale(target.namespace or "", target.name, content_type, body)
+                self.registry.update_scale(
+                    target.rt, target.namespace or "", target.name, content_type, body
+                )
             )
         if target.subresource not in ("", "status"):
             raise ApiError(405, f"PATCH is not supported on {target.subresource}")

@@ -103,6 +103,22 @@ def _deployment_row(obj: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _replicaset_row(obj: dict[str, Any]) -> list[Any]:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    return [
+        obj["metadata"]["name"],
+        spec.get("replicas", 1),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        _age(obj),
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+    ]
+
+
 def _namespace_row(obj: dict[str, Any]) -> list[Any]:
     return [obj["metadata"]["name"], (obj.get("status") or {}).get("phase", ""), _age(obj)]
 
@@ -166,6 +182,19 @@ PRINTERS: dict[str, tuple[list[Column], Row]] = {
             ("Selector", S, 1),
         ],
         _deployment_row,
+    ),
+    "replicasets": (
+        [
+            ("Name", S, 0),
+            ("Desired", INT, 0),
+            ("Current", INT, 0),
+            ("Ready", INT, 0),
+            ("Age", S, 0),
+            ("Containers", S, 1),
+            ("Images", S, 1),
+            ("Selector", S, 1),
+        ],
+        _replicaset_row,
     ),
     "namespaces": ([("Name", S, 0), ("Status", S, 0), ("Age", S, 0)], _namespace_row),
     "events": (

@@ -22,7 +22,11 @@ def test_deployment_becomes_running_and_scales(kube: Kube, namespace: str) -> No
     wait_for(lambda: len(running_pods(kube, namespace, "app=web")) == 3)
     pod = running_pods(kube, namespace, "app=web")[0]
     owner = pod.metadata.owner_references[0]
-    assert (owner.kind, owner.name, owner.controller) == ("Deployment", "web", True)
+    assert (owner.kind, owner.controller) == ("ReplicaSet", True)
+    replica_set = kube.apps.read_namespaced_replica_set(owner.name, namespace)
+    top = replica_set.metadata.owner_references[0]
+    assert (top.kind, top.name) == ("Deployment", "web")
+    assert replica_set.metadata.labels["pod-template-hash"] == owner.name.rsplit("-", 1)[1]
     assert pod.status.pod_ip and pod.status.host_ip and pod.spec.node_name
     ready = {c.type: c.status for c in pod.status.conditions}
     assert ready["Ready"] == "True" and ready["PodScheduled"] == "True"
@@ -181,6 +185,8 @@ def test_orphan_deletion_keeps_pods(kube: Kube, namespace: str) -> None:
     kube.apps.create_namespaced_deployment(namespace, deployment("orphans", replicas=2))
     wait_for(lambda: len(running_pods(kube, namespace, "app=orphans")) == 2)
     kube.apps.delete_namespaced_deployment("orphans", namespace, propagation_policy="Orphan")
+    sets = kube.apps.list_namespaced_replica_set(namespace).items
+    assert len(sets) == 1
+    assert not sets[0].metadata.owner_references
     pods = kube.core.list_namespaced_pod(namespace).items
     assert len(pods) == 2
-    assert all(not p.metadata.owner_references for p in pods)

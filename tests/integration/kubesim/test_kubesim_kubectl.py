@@ -132,6 +132,18 @@ def test_typed_create_deployment(c2: Kube) -> None:
     assert "successfully rolled out" in kubectl(
         c2, "rollout", "status", "deployment/api", "-n", "typed", "--timeout=30s"
     )
+    kubectl(c2, "set", "image", "deployment/api", "-n", "typed", "nginx=nginx:1.28")
+    assert "successfully rolled out" in kubectl(
+        c2, "rollout", "status", "deployment/api", "-n", "typed", "--timeout=30s"
+    )
+    assert "rolled back" in kubectl(c2, "rollout", "undo", "deployment/api", "-n", "typed")
+    kubectl(c2, "rollout", "status", "deployment/api", "-n", "typed", "--timeout=30s")
+    history = kubectl(c2, "rollout", "history", "deployment/api", "-n", "typed").split()
+    assert "2" in history and "3" in history and "1" not in history
+    images = kubectl(c2, "get", "rs", "-n", "typed", "-o", "wide")
+    assert "nginx:1.27" in images and "nginx:1.28" in images
+    dep = c2.apps.read_namespaced_deployment("api", "typed")
+    assert dep.spec.template.spec.containers[0].image == "nginx:1.27"
     kubectl(c2, "delete", "namespace", "typed")
 
 

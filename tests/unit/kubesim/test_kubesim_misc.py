@@ -65,5 +65,12 @@ def test_discovery_lists_subresources() -> None:
     doc = resource_list("apps", "v1")
     assert doc is not None
     names = {r["name"] for r in doc["resources"]}
-    assert names == {"deployments", "deployments/status", "deployments/scale"}
+    assert names == {
+        "deployments",
+        "deployments/status",
+        "deployments/scale",
+        "replicasets",
+        "replicasets/status",
+        "replicasets/scale",
+    }
     assert resource_list("batch", "v1") is None

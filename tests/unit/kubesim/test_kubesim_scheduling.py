@@ -6,7 +6,7 @@ import time
 
 from tools.kubesim.cluster import ClusterSim
 from tools.kubesim.config import SimConfig
-from tools.kubesim.deployments import resolve, template_hash
+from tools.kubesim.deployments import Group, resolve, rolling_targets, template_hash
 from tools.kubesim.registry import DeleteOptions
 from tools.kubesim.resources import DEPLOYMENTS, PODS
 from tools.kubesim.scheduler import tolerates
@@ -74,12 +74,23 @@ def test_rolling_update_replaces_pods() -> None:
         pods = [e for e in sim.store.table("pods").entries.values()
                 if not e.meta.get("deletionTimestamp")]  # fmt: skip
         hashes = {p.labels["pod-template-hash"] for p in pods}
-        if len(pods) == 4 and first_hash not in hashes:
+        status = sim.registry.get(DEPLOYMENTS, "default", "w").obj["status"]
+        if len(pods) == 4 and first_hash not in hashes and status.get("updatedReplicas") == 4:
             break
     else:
         raise AssertionError("rollout did not finish")
-    status = sim.registry.get(DEPLOYMENTS, "default", "w").obj["status"]
-    assert status["updatedReplicas"] == 4
+    sets = {
+        e.meta["name"]: e.obj["spec"]["replicas"]
+        for e in sim.store.table("replicasets").entries.values()
+    }
+    assert sets == {f"w-{first_hash}": 0, f"w-{template_hash(patched_template(sim))}": 4}
+
+
+def patched_template(sim: ClusterSim) -> dict[str, object]:
+    template: dict[str, object] = sim.registry.get(DEPLOYMENTS, "default", "w").obj["spec"][
+        "template"
+    ]
+    return template
 
 
 def test_resolve_int_or_percent() -> None:
@@ -132,3 +143,19 @@ def test_shared_pod_specs_are_copy_on_write() -> None:
     assert images == ["nginx:2", "nginx:1", "nginx:1"]
     stored = sim.registry.get(DEPLOYMENTS, "default", "cow").obj["spec"]["template"]["spec"]
     assert stored["containers"][0]["image"] == "nginx:1"
+
+
+def test_rolling_targets_follow_surge_and_unavailability() -> None:
+    new = Group(None, 0, 0, 0)
+    old = [Group(None, 4, 4, 4)]
+    rolling_targets(4, 1, 1, new, old)
+    assert (new.target, old[0].target) == (1, 3)
+    new, old = Group(None, 1, 1, 1), [Group(None, 3, 3, 3)]
+    rolling_targets(4, 1, 1, new, old)
+    assert (new.target, old[0].target) == (2, 2)
+    new, old = Group(None, 4, 4, 4), [Group(None, 1, 1, 1)]
+    rolling_targets(4, 1, 1, new, old)
+    assert (new.target, old[0].target) == (4, 0)
+    new, old = Group(None, 1, 1, 0), [Group(None, 4, 4, 2)]
+    rolling_targets(4, 1, 1, new, old)
+    assert (new.target, old[0].target) == (1, 3)
