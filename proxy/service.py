@@ -21,13 +21,17 @@ from proxy.errors import ApiError, check_name, invalid, not_found
 from proxy.leader import LeaderDuties
 from proxy.routing import WorkerRouter
 from proxy.scheduler.engine import Engine
-from proxy.scheduler.model import PlacementRequest
+from proxy.scheduler.model import ClusterView, PlacementRequest
+from proxy.scheduler.plugins.cluster_selector import mismatch
 from proxy.scheduler.policy import PolicyError
+from proxy.scheduler.selection import Selection
+from proxy.scheduler.validation import OPERATORS
 from proxy.settings import ProxySection
 from proxy.workloads import validate_spec
 
 _log = logging.getLogger(__name__)
 FORWARDED = "x-fed-forwarded"
+_UNKNOWN = types_pb2.CLUSTER_HEALTH_UNKNOWN
 _DEFAULT_PAGE = 500
 
 
@@ -240,7 +244,13 @@ class FederationService(federation_pb2_grpc.FederationServicer):
 
     async def ListClusters(self, request: Any, context: Any) -> Any:
         def listing() -> Message:
-            names = sorted(self._node.cache.view.clusters)
+            selection = _selection(request.selector)
+            view = self._node.cache.view
+            names = [
+                name for name, entry in sorted(view.clusters.items())
+                if entry.spec is not None
+                and not mismatch(selection, ClusterView.build(entry.spec, None, _UNKNOWN).labels)
+            ]  # fmt: skip
             infos = [cluster_info(self._node, name) for name in names]
             return federation_pb2.ListClustersResponse(clusters=[i for i in infos if i])
 
@@ -303,6 +313,15 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     async def close(self) -> None:
         await asyncio.gather(*(channel.close() for channel in self._channels.values()))
         self._channels.clear()
+
+
+def _selection(selector: types_pb2.LabelSelector) -> Selection:
+    """The engine's own selector semantics (region and zone are labels too)."""
+    for index, item in enumerate(selector.match_expressions):
+        if item.operator not in OPERATORS:
+            field = f"selector.match_expressions[{index}].operator"
+            raise invalid(field, f"must be one of {sorted(OPERATORS)}")
+    return Selection.from_policy(types_pb2.PlacementPolicy(cluster_selector=selector))
 
 
 def _admin(name: str) -> Callable[[LeaderDuties, str, Message], Awaitable[Message]]:

@@ -179,3 +179,27 @@ async def test_concurrent_placements_never_over_commit(
     print(
         json.dumps({"placed": outcomes.count("placed"), "exhausted": outcomes.count("exhausted")})
     )
+
+
+async def test_list_clusters_honours_the_label_selector(
+    proxies: list[ProxyProcess], clusters: dict[str, str]
+) -> None:
+    leader, _ = await leader_of(proxies)
+    api = stub(leader.address)
+    await register_all(api, clusters)
+    region = types_pb2.LabelSelector(match_labels={"topology.kubernetes.io/region": "r2"})
+    listed = await api.ListClusters(federation_pb2.ListClustersRequest(selector=region))
+    assert [info.spec.name for info in listed.clusters] == ["c2"]
+    not_r2 = types_pb2.LabelSelector(
+        match_expressions=[types_pb2.LabelSelectorRequirement(
+            key="topology.kubernetes.io/region", operator="NotIn", values=["r2"])]
+    )  # fmt: skip
+    listed = await api.ListClusters(federation_pb2.ListClustersRequest(selector=not_r2))
+    assert [info.spec.name for info in listed.clusters] == ["c1", "c3"]
+    bad = types_pb2.LabelSelector(
+        match_expressions=[types_pb2.LabelSelectorRequirement(key="x", operator="Near")]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await api.ListClusters(federation_pb2.ListClustersRequest(selector=bad))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "selector.match_expressions[0].operator" in (raised.value.details() or "")
