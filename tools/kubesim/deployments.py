@@ -18,7 +18,7 @@ from tools.kubesim.errors import ApiError
 from tools.kubesim.events import EventRecorder
 from tools.kubesim.registry import DeleteOptions, Registry
 from tools.kubesim.replicasets import ReplicaSetController, controller_ref
-from tools.kubesim.resources import DEPLOYMENTS, REPLICASETS
+from tools.kubesim.resources import DEPLOYMENTS, PODS, REPLICASETS
 from tools.kubesim.store import DELETED, Change, Entry, object_key
 from tools.kubesim.units import rfc3339
 
@@ -100,9 +100,24 @@ class DeploymentController:
         if change.resource == DEPLOYMENTS.plural and change.type != DELETED:
             self.queue[change.key] = None
         elif change.resource == REPLICASETS.plural:
-            ref = controller_ref(change.new, "Deployment")
-            if ref is not None:
-                self.queue[object_key(change.new.meta["namespace"], ref["name"])] = None
+            self._queue_owner(change.new)
+        elif change.resource == PODS.plural and change.type == DELETED:
+            ref = controller_ref(change.new, "ReplicaSet")
+            namespace = change.new.meta["namespace"]
+            owner = (
+                self.registry.store.get(REPLICASETS.plural, object_key(namespace, ref["name"]))
+                if ref
+                else None
+            )
+            if owner is not None:
+                self._queue_owner(owner)
+
+    def _queue_owner(self, replica_set: Entry) -> None:
+        """Queue the Deployment controlling `replica_set` (a pod of it left for good, or the
+        set itself changed: Recreate waits for terminating pods to be gone)."""
+        ref = controller_ref(replica_set, "Deployment")
+        if ref is not None:
+            self.queue[object_key(replica_set.meta["namespace"], ref["name"])] = None
 
     def step(self, budget: int) -> int:
         """Reconcile up to `budget` queued deployments."""
@@ -179,12 +194,13 @@ class DeploymentController:
 
     def _plan(self, spec: dict[str, Any], desired: int, new: Group, old: list[Group]) -> None:
         strategy = spec.get("strategy") or {}
-        if not any(g.spec or g.active for g in old):
-            new.target = desired
-        elif strategy.get("type") == "Recreate":
+        if strategy.get("type") == "Recreate":
             for group in old:
                 group.target = 0
-            new.target = desired if not any(g.active for g in old) else 0
+            gone = not any(g.active or self._terminating(g) for g in old)
+            new.target = desired if gone else 0
+        elif not any(g.spec or g.active for g in old):
+            new.target = desired
         else:
             rolling = strategy.get("rollingUpdate") or {}
             surge = resolve(rolling.get("maxSurge", "25%"), desired, True)
@@ -192,6 +208,9 @@ class DeploymentController:
             if surge == 0 and unavailable == 0:
                 unavailable = 1
             rolling_targets(desired, surge, unavailable, new, old)
+
+    def _terminating(self, group: Group) -> int:
+        return self.replicasets.terminating_pods(group.rs.meta["uid"]) if group.rs else 0
 
     def _create_set(
         self, entry: Entry, current: str, replicas: int, old: list[Group]

@@ -76,12 +76,17 @@ class ReplicaSetController:
         self.queue: dict[str, None] = {}
         self.owned: dict[str, Owned] = {}
         self.pod_meta: dict[str, dict[str, Any]] = {}
+        self.terminating: dict[str, set[str]] = {}
         registry.store.listeners.append(self.observe)
 
     def counts(self, uid: str) -> tuple[int, int]:
         """(active pods, ready pods) of the replica set `uid`, as of now."""
         owned = self.owned.get(uid)
         return (len(owned.pods), owned.ready) if owned is not None else (0, 0)
+
+    def terminating_pods(self, uid: str) -> int:
+        """Pods of the replica set `uid` that are being deleted but still exist."""
+        return len(self.terminating.get(uid, ()))
 
     def observe(self, change: Change) -> None:
         if change.resource == REPLICASETS.plural:
@@ -98,11 +103,19 @@ class ReplicaSetController:
         ref = controller_ref(pod, "ReplicaSet")
         if ref is None:
             return
-        owned = self.owned.setdefault(ref.get("uid", ""), Owned())
+        uid = ref.get("uid", "")
+        owned = self.owned.setdefault(uid, Owned())
         active = change.type != DELETED and _active(pod)
         owned.set(change.key, is_ready(pod.obj) if active else None)
         if not owned.pods:
-            del self.owned[ref.get("uid", "")]
+            del self.owned[uid]
+        terminating = self.terminating.setdefault(uid, set())
+        if change.type != DELETED and pod.meta.get("deletionTimestamp"):
+            terminating.add(change.key)
+        else:
+            terminating.discard(change.key)
+        if not terminating:
+            del self.terminating[uid]
         self.queue[object_key(pod.meta["namespace"], ref["name"])] = None
 
     def step(self, budget: int) -> int:

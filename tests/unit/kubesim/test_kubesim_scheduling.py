@@ -159,3 +159,25 @@ def test_rolling_targets_follow_surge_and_unavailability() -> None:
     new, old = Group(None, 1, 1, 0), [Group(None, 4, 4, 2)]
     rolling_targets(4, 1, 1, new, old)
     assert (new.target, old[0].target) == (1, 3)
+
+
+def test_recreate_removes_old_pods_before_new_ones() -> None:
+    sim = cluster(nodes=2)
+    template = {"metadata": {"labels": {"app": "r"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}  # fmt: skip
+    spec = {"replicas": 2, "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": {"app": "r"}}, "template": template}  # fmt: skip
+    sim.registry.create(DEPLOYMENTS, "default", {"metadata": {"name": "r"}, "spec": spec})
+    settle(sim)
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}}}
+    sim.registry.patch(DEPLOYMENTS, "default", "r", "application/strategic-merge-patch+json", patch)
+    images_seen: list[set[str]] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        sim.tick()
+        pods = list(sim.store.table("pods").entries.values())
+        images_seen.append({p.obj["spec"]["containers"][0]["image"] for p in pods})
+        if images_seen[-1] == {"nginx:2"} and len(pods) == 2:
+            break
+    assert all(len(images) <= 1 for images in images_seen)
+    assert images_seen[-1] == {"nginx:2"}
