@@ -28,6 +28,14 @@ _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDIT
 _MAX_BACKOFF_S = 10.0
 
 
+def unsettled(workload: types_pb2.Workload) -> bool:
+    """Not Ready, or Ready with a part still to be removed from some cluster (a Ready
+    workload can hold a part scaled to zero whose cluster was down when it was moved)."""
+    if workload.phase != Phase.WORKLOAD_PHASE_READY:
+        return True
+    return any(part.replicas == 0 for part in workload.placement.clusters)
+
+
 class Binder:
     def __init__(
         self,
@@ -69,12 +77,12 @@ class Binder:
         self._tasks = []
 
     async def _sweep(self) -> None:
-        """Re-check what is not Ready; a workload that failed waits out its backoff."""
+        """Re-check what is unsettled; a workload that failed waits out its backoff."""
         while True:
             now = time.monotonic()
             for key, workload in list(self._writer.workloads.items()):
                 due = self._retry_at.get(key, (0.0, 0.0))[0] <= now
-                if due and workload.phase != Phase.WORKLOAD_PHASE_READY:
+                if due and unsettled(workload):
                     self.enqueue(workload)
             await asyncio.sleep(self._period_s)
 

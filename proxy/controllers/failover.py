@@ -420,6 +420,11 @@ def _observe(
     targets = [p for p in tagged if p.leaving == 0 and p.cluster not in sources]
     if targets:
         step.to_cluster = ",".join(sorted(p.cluster for p in targets))
+        failed = [p for p in targets if p.phase == WPhase.WORKLOAD_PHASE_FAILED]
+        if failed:
+            step.phase = Step.STEP_PHASE_FAILED
+            step.message = f"apply failed on {failed[0].cluster}: {failed[0].message}"
+            return
         ready = all(p.phase == WPhase.WORKLOAD_PHASE_READY for p in targets)
         step.phase = Step.STEP_PHASE_READY if ready else Step.STEP_PHASE_RESERVED
         return

@@ -195,7 +195,16 @@ async def test_leader_sigkill_mid_drill_finishes_with_exactly_the_wanted_replica
             )
             return current if current.phase != OpPhase.OPERATION_PHASE_RUNNING else None
 
-        done = await until(finished, "the drill to finish under the new leader", timeout_s=90)
+        try:
+            done = await until(finished, "the drill to finish under the new leader", 90)
+        except AssertionError as error:
+            current = await fed.call(
+                "GetOperation", federation_pb2.GetOperationRequest(id=operation.id)
+            )
+            stuck = [(s.workload, s.phase, s.to_cluster) for s in current.steps if s.phase != 6]
+            workloads = {w.spec.name: w for w in await fed.list_workloads("apps")}
+            detail = [(n, workloads[n.split("/")[1]].placement) for n, _, _ in stuck[:3]]
+            raise AssertionError(f"{error}: stuck steps {stuck[:10]}; {detail}") from None
         assert done.phase == OpPhase.OPERATION_PHASE_PARTIAL
         assert [(s.workload, s.replicas) for s in done.shortfalls] == [("apps/flap-web", 2)]
         assert "min_clusters 3" in done.shortfalls[0].reasons[0]
@@ -207,9 +216,18 @@ async def test_leader_sigkill_mid_drill_finishes_with_exactly_the_wanted_replica
 
         async def converged() -> bool:
             """Drained sources and orphans of the earlier outage are removed asynchronously."""
-            return await asyncio.to_thread(replicas_in_clusters, stack) == wanted
+            found = await asyncio.to_thread(replicas_in_clusters, stack)
+            differences.clear()
+            differences.update(
+                {n: (found.get(n), w) for n, w in wanted.items() if found.get(n) != w}
+            )
+            return not differences
 
-        await until(converged, "the clusters to hold exactly the wanted replicas", timeout_s=60)
+        differences: dict[str, tuple[int | None, int]] = {}
+        try:
+            await until(converged, "the clusters to hold exactly the wanted replicas", 60)
+        except AssertionError as error:
+            raise AssertionError(f"{error}: (in clusters, wanted) {differences}") from None
 
 
 async def _ready(fed: FederationClient, cluster: str) -> bool:

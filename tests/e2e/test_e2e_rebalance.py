@@ -1,6 +1,6 @@
 """Rescheduling moves replicas off a hot cluster, create before delete.
 
-A foreign Deployment, named so that kubesim's usage model runs it hot, fills c1's nodes; the
+Foreign pods, labelled so that kubesim's usage model runs them hot, fill c1's nodes; the
 rescheduler must move the federation's replicas off c1 while every workload keeps at least
 its wanted number of Running pods throughout.
 """
@@ -42,18 +42,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
 
 
 def hot_name() -> str:
-    """A Deployment name whose pods kubesim runs at 90 % or more of their cpu requests."""
+    """An app label whose (unowned) pods kubesim runs at 90 % or more of their cpu requests."""
     for index in count():
         name = f"hog-{index}"
-        profile = Profile.of(f"default/Deployment/{name}", 0)
+        profile = Profile.of(f"default/app/{name}", 0)
         if profile.cpu_base - profile.cpu_swing > 0.9:
             return name
     raise AssertionError("unreachable")
 
 
-def apps(stack: StackInfo, cluster: str) -> kubernetes.client.AppsV1Api:
+def core(stack: StackInfo, cluster: str) -> kubernetes.client.CoreV1Api:
     kubeconfig = next(c for c in stack.clusters if c["name"] == cluster)["kubeconfig"]
-    return kubernetes.client.AppsV1Api(kubernetes.config.new_client_from_config(kubeconfig))
+    return kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(kubeconfig))
 
 
 def running_pods(stack: StackInfo) -> dict[str, int]:
@@ -72,21 +72,15 @@ def running_pods(stack: StackInfo) -> dict[str, int]:
     return found
 
 
-def hog(name: str) -> dict[str, object]:
+def hog_pod(app: str, index: int) -> dict[str, object]:
+    """A foreign pod (not the federation's) that fills most of a node and runs hot."""
     container = {"name": "hog", "image": "busybox",
                  "resources": {"requests": {"cpu": "6500m", "memory": "1Gi"}}}  # fmt: skip
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [container]},
-            },
-        },
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{app}-{index}", "labels": {"app": app}},
+        "spec": {"containers": [container]},
     }
 
 
@@ -106,9 +100,9 @@ async def test_replicas_leave_a_hot_cluster_without_losing_ready_ones(stack: Sta
         on_c1 = [w.spec.name for w in await fed.list_workloads("apps", cluster="c1")]
         assert on_c1, "the spread put nothing on c1; the test needs some there"
 
-        await asyncio.to_thread(
-            apps(stack, "c1").create_namespaced_deployment, "default", hog(hot_name())
-        )
+        c1, app = core(stack, "c1"), hot_name()
+        for index in range(3):
+            await asyncio.to_thread(c1.create_namespaced_pod, "default", hog_pod(app, index))
         lowest: dict[str, int] = {}
         deadline = time.monotonic() + 90
         while True:

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from client import FederationClient, FederationError
-from common.etcd_launcher import EmbeddedEtcd, die_with_parent, free_port
+from common.etcd_launcher import EmbeddedEtcd, die_with_parent
+from common.etcd_store import EtcdStore
+from common.keys import Keys
 from fed.v1 import types_pb2
 
 STACK_FILE = "stack.json"
@@ -167,14 +169,15 @@ class Stack:
         return [self._start_service(kind, index, etcd_endpoint) for index in range(1, count + 1)]
 
     def _start_service(self, kind: str, index: int, etcd_endpoint: str) -> Member:
+        """Start a proxy or worker on a port of its own choosing (it registers the address
+        in etcd, where `_discover` finds it): no port is picked here and then lost to a race."""
         name = f"{kind}-{index}"
-        address = f"127.0.0.1:{free_port()}"
-        args = ["--etcd", etcd_endpoint, "--listen", address, "--id", name]
+        args = ["--etcd", etcd_endpoint, "--listen", "127.0.0.1:0", "--id", name]
         own = self.config.proxy_settings if kind == "proxy" else self.config.worker_settings
         for setting in [*self.config.settings, *own]:
             args += ["--set", setting]
         process = self._spawn(name, kind, args)
-        return Member(name, process.pid, address, str(self.logs / f"{name}.log"))
+        return Member(name, process.pid, "", str(self.logs / f"{name}.log"))
 
     def _spawn(self, name: str, module: str, args: list[str]) -> subprocess.Popen[bytes]:
         log: IO[bytes] = (self.logs / f"{name}.log").open("ab")
@@ -190,8 +193,26 @@ class Stack:
         self._children.append(process)
         return process
 
+    async def _discover(self, info: StackInfo) -> None:
+        """Fill in every proxy's and worker's address from its registration in etcd."""
+        keys = Keys(_prefix(self.config.settings))
+        wanted = {m.name: m for m in [*info.proxies, *info.workers]}
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        async with EtcdStore([info.etcd_endpoint]) as store:
+            while any(not member.address for member in wanted.values()):
+                self._check_children()
+                if time.monotonic() > deadline:
+                    raise StackError("proxies and workers did not register in time")
+                for prefix in (keys.proxies_prefix(), keys.workers_prefix()):
+                    for kv in (await store.range(prefix)).kvs:
+                        record = types_pb2.MemberRecord.FromString(kv.value)
+                        if record.id in wanted:
+                            wanted[record.id].address = record.address
+                await asyncio.sleep(0.05)
+
     async def _register_and_wait(self, info: StackInfo) -> None:
         say = self.config.progress
+        await self._discover(info)
         async with FederationClient(info.proxy_addresses, retry_deadline_s=60) as fed:
             topology = await self._eventually(fed.topology, lambda t: bool(t.leader.member.address))
             say(f"leader: {topology.leader.member.id}")
@@ -273,6 +294,15 @@ def _wait_for(ready: Callable[[], bool], what: str, process: subprocess.Popen[by
         if time.monotonic() > deadline:
             raise StackError(f"gave up waiting for {what} after {_READY_TIMEOUT_S:.0f} s")
         time.sleep(0.05)
+
+
+def _prefix(settings: list[str]) -> str:
+    """The etcd prefix the stack's processes were told to use (default /fed)."""
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key.strip() == "etcd.prefix":
+            return value.strip()
+    return Keys().prefix
 
 
 def _name_of(process: subprocess.Popen[bytes]) -> str:
