@@ -11,6 +11,7 @@ marked Degraded with the reasons.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from common.etcd_store import Delete, Op, Put
@@ -21,6 +22,7 @@ from proxy.scheduler.cycle import Cycle
 from proxy.scheduler.decision import Decision
 from proxy.scheduler.model import PlacementRequest
 from proxy.scheduler.resources import UNLIMITED, Quantity
+from proxy.scheduler.validation import resolve_policy
 
 Phase = types_pb2.WorkloadPhase
 Mode = types_pb2.FailoverMode
@@ -44,6 +46,18 @@ class CompleteMove:
 
     namespace: str
     name: str
+    operation_id: str
+
+
+@dataclass(frozen=True)
+class ReturnMove:
+    """Fail back: bring `replicas` back to `to_cluster` from `from_clusters` (graceful)."""
+
+    namespace: str
+    name: str
+    to_cluster: str
+    from_clusters: tuple[str, ...]
+    replicas: int
     operation_id: str
 
 
@@ -93,6 +107,74 @@ def evacuate(
     if move.mode != Mode.FAILOVER_MODE_GRACEFUL:
         ops += _resize_sources(workload, record, move.sources, ledger, keys)
     return MoveResult(record, ops)
+
+
+def return_back(
+    workload: types_pb2.Workload, move: ReturnMove, cycle: Cycle, ledger: Ledger, keys: Keys
+) -> MoveResult:
+    """Grow (or add) the part on `to_cluster` by what the donors can give and what fits
+    there, reserving first; the donors' parts leave once it is Ready (see `complete`)."""
+    if in_flight(workload):
+        return MoveResult(None, [])
+    donors = [p for p in workload.placement.clusters if p.cluster in move.from_clusters]
+    wanted = min(move.replicas, sum(p.replicas - p.leaving for p in donors))
+    view = cycle.views.get(move.to_cluster)
+    request = PlacementRequest.from_spec(workload.spec, workload.placement)
+    overcommit = resolve_policy(request, cycle.policies).default_overcommit
+    capacity = cycle.capacity(view, overcommit) if view is not None else None
+    if wanted <= 0 or capacity is None or capacity.max_replicas(request.shape) < wanted:
+        return MoveResult(None, [])
+    record = types_pb2.Workload()
+    record.CopyFrom(workload)
+    part = next((p for p in record.placement.clusters if p.cluster == move.to_cluster), None)
+    if part is None:
+        part = record.placement.clusters.add(cluster=move.to_cluster)
+        part.reservation_id = _return_reservation_id(move)
+    reservation = _grown(ledger.get(move.to_cluster, part.reservation_id), part, workload, wanted)
+    try:
+        ledger.reserve(reservation, capacity.allowance)
+    except OverCommitError:
+        return MoveResult(None, [])
+    part.replicas += wanted
+    part.phase = Phase.WORKLOAD_PHASE_RESERVED
+    part.operation_id = move.operation_id
+    _mark_leaving(record, move, wanted)
+    key = keys.reservation(move.to_cluster, part.reservation_id)
+    return MoveResult(record, [Put(key, reservation.SerializeToString())])
+
+
+def _return_reservation_id(move: ReturnMove) -> str:
+    text = f"{move.operation_id}:{move.namespace}/{move.name}:{move.to_cluster}"
+    return "rsv-" + hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _grown(
+    existing: types_pb2.Reservation | None,
+    part: types_pb2.ClusterPlacement,
+    workload: types_pb2.Workload,
+    extra: int,
+) -> types_pb2.Reservation:
+    reservation = types_pb2.Reservation()
+    if existing is not None:
+        reservation.CopyFrom(existing)
+    else:
+        reservation.id = part.reservation_id
+        reservation.cluster = part.cluster
+        reservation.workload = f"{workload.spec.namespace}/{workload.spec.name}"
+        reservation.per_replica.CopyFrom(workload.spec.resources)
+        reservation.epoch = workload.placement.epoch
+    reservation.replicas = part.replicas + extra
+    return reservation
+
+
+def _mark_leaving(record: types_pb2.Workload, move: ReturnMove, count: int) -> None:
+    left = count
+    for part in record.placement.clusters:
+        if part.cluster in move.from_clusters and left > 0:
+            give = min(left, part.replicas - part.leaving)
+            part.leaving += give
+            part.operation_id = move.operation_id
+            left -= give
 
 
 def complete(

@@ -26,7 +26,7 @@ from fed.v1 import federation_pb2, types_pb2
 from proxy import migration
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
 from proxy.ledger import Ledger
-from proxy.migration import CompleteMove, Evacuate
+from proxy.migration import CompleteMove, Evacuate, ReturnMove
 from proxy.requests import Call, RequestIdReused, RequestLog, digest
 from proxy.scheduler.batcher import Batcher, Pending
 from proxy.scheduler.cycle import Cycle
@@ -59,8 +59,8 @@ class Finalize:
     name: str
 
 
-WriteItem = tuple[str, Message] | PhaseReport | Finalize | Evacuate | CompleteMove
-_INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove)
+WriteItem = tuple[str, Message] | PhaseReport | Finalize | Evacuate | CompleteMove | ReturnMove
+_INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove, ReturnMove)
 
 
 @dataclass
@@ -215,7 +215,7 @@ class WorkloadWriter:
         if isinstance(work, Finalize):
             self._apply_finalize(item, work)
             return None
-        if isinstance(work, Evacuate | CompleteMove):
+        if isinstance(work, Evacuate | CompleteMove | ReturnMove):
             self._apply_move(item, work)
             return None
         method, request = work
@@ -371,7 +371,7 @@ class WorkloadWriter:
         item.response = record
         item.workload = record
 
-    def _apply_move(self, item: _Prepared, move: Evacuate | CompleteMove) -> None:
+    def _apply_move(self, item: _Prepared, move: Evacuate | CompleteMove | ReturnMove) -> None:
         """A migration step; the response is the record after it (unchanged if it waits)."""
         key = (move.namespace, move.name)
         existing = self.workloads.get(key)
@@ -380,6 +380,8 @@ class WorkloadWriter:
             return
         if isinstance(move, Evacuate):
             result = migration.evacuate(existing, move, self._cycle(), self.ledger, self._keys)
+        elif isinstance(move, ReturnMove):
+            result = migration.return_back(existing, move, self._cycle(), self.ledger, self._keys)
         else:
             result = migration.complete(existing, move, self.ledger, self._keys)
         if result.record is None:

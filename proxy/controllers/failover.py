@@ -26,7 +26,7 @@ from fed.v1 import federation_pb2, types_pb2
 from proxy import fleet
 from proxy.cache import FedCache
 from proxy.errors import ApiError, check_name, check_request_id, invalid
-from proxy.migration import CompleteMove, Evacuate, held_on, in_flight
+from proxy.migration import CompleteMove, Evacuate, ReturnMove, held_on, in_flight
 from proxy.scheduler.engine import Engine
 from proxy.scheduler.model import PlacementRequest
 from proxy.settings import FailoverSection, ProxySection
@@ -245,25 +245,39 @@ class FailoverController:
     async def _restore(
         self, sources: list[str], request: federation_pb2.StartFailoverRequest
     ) -> types_pb2.Operation:
-        """Uncordon the clusters; they take new replicas again (failback is by rebalancing)."""
+        """Uncordon the clusters, then fail back what the last drill of them moved, once
+        they are Ready again (health's stabilisation window applies)."""
         await self._set_state(sources, types_pb2.ADMIN_STATE_ACTIVE, "")
         operation = self._new(
-            Kind.OPERATION_KIND_RESTORE, sources, Mode.FAILOVER_MODE_UNSPECIFIED, request.request_id
+            Kind.OPERATION_KIND_RESTORE, sources, Mode.FAILOVER_MODE_GRACEFUL, request.request_id
         )
         drilled = [
             op for op in self._cache.view.operations.values()
             if set(op.clusters) == set(sources) and op.kind == Kind.OPERATION_KIND_DRILL
         ]  # fmt: skip
         if drilled:
-            operation.restores = max(drilled, key=lambda op: op.created_at.ToMicroseconds()).id
-        operation.phase = OpPhase.OPERATION_PHASE_SUCCEEDED
-        operation.timeline.add(at=_stamp(time.time()), message=f"uncordoned {', '.join(sources)}")
-        operation.finished_at.CopyFrom(_stamp(time.time()))
+            drill = max(drilled, key=lambda op: op.created_at.ToMicroseconds())
+            operation.restores = drill.id
+            for step in drill.steps:
+                if step.phase == Step.STEP_PHASE_DONE and step.to_cluster:
+                    operation.steps.add(
+                        workload=step.workload, from_cluster=step.to_cluster,
+                        to_cluster=step.from_cluster, replicas=step.replicas,
+                        phase=Step.STEP_PHASE_PENDING,
+                    )  # fmt: skip
+        operation.replicas_total = sum(step.replicas for step in operation.steps)
+        operation.timeline.add(
+            at=_stamp(time.time()),
+            message=f"uncordoned {', '.join(sources)}; failing back once they are Ready",
+        )
         return await self._save(operation)
 
     # --------------------------------------------------------------- driving
 
     async def _drive(self, operation: types_pb2.Operation) -> None:
+        if operation.kind == Kind.OPERATION_KIND_RESTORE:
+            await self._drive_return(operation)
+            return
         sources = frozenset(operation.clusters)
         before = operation.SerializeToString()
         budget = max(0, self._settings.max_parallel_moves - _moving(operation))
@@ -287,6 +301,40 @@ class FailoverController:
             self._finish(operation)
         if operation.SerializeToString() != before:
             await self._save(operation)
+
+    async def _drive_return(self, operation: types_pb2.Operation) -> None:
+        before = operation.SerializeToString()
+        completions: list[CompleteMove] = []
+        returns: list[tuple[types_pb2.OperationStep, ReturnMove]] = []
+        for step in operation.steps:
+            workload = self._writer.workloads.get(_key(step.workload))
+            if workload is None or step.phase in _DONE:
+                continue
+            if in_flight(workload):
+                completions.append(CompleteMove(*_key(step.workload), operation.id))
+            elif step.phase == Step.STEP_PHASE_PENDING and self._ready(step.to_cluster):
+                returns.append((step, ReturnMove(
+                    *_key(step.workload), step.to_cluster, tuple(step.from_cluster.split(",")),
+                    step.replicas, operation.id,
+                )))  # fmt: skip
+        await asyncio.gather(*(self._writer.submit(move) for move in completions))
+        answers = await asyncio.gather(*(self._writer.submit(move) for _, move in returns))
+        for (step, _), answer in zip(returns, answers, strict=True):
+            if not _tagged(answer, step.to_cluster, operation.id):
+                step.phase = Step.STEP_PHASE_FAILED
+                step.message = "no room to fail back: the replicas stay where they are"
+        for step in operation.steps:
+            _observe_return(step, self._writer.workloads.get(_key(step.workload)), operation.id)
+        _tally(operation)
+        if all(step.phase in _DONE for step in operation.steps):
+            self._finish(operation)
+        if operation.SerializeToString() != before:
+            await self._save(operation)
+
+    def _ready(self, cluster: str) -> bool:
+        entry = self._cache.view.clusters.get(cluster)
+        health = entry.health if entry is not None else None
+        return health is not None and health.health == types_pb2.CLUSTER_HEALTH_READY
 
     async def _settled(self, operation: types_pb2.Operation) -> bool:
         """A drain ends by removing its cluster, once no workload part (even one waiting to
@@ -441,6 +489,32 @@ def _observe(
         return
     step.phase, step.message = Step.STEP_PHASE_DONE, ""
     if not step.HasField("finished_at"):
+        step.finished_at.CopyFrom(_stamp(time.time()))
+
+
+def _tagged(answer: object, cluster: str, operation_id: str) -> bool:
+    if not isinstance(answer, types_pb2.Workload):
+        return False
+    return any(
+        p.cluster == cluster and p.operation_id == operation_id for p in answer.placement.clusters
+    )
+
+
+def _observe_return(
+    step: types_pb2.OperationStep, workload: types_pb2.Workload | None, operation_id: str
+) -> None:
+    """A fail-back step follows its returning part; done once the donors have left."""
+    if workload is None:
+        step.phase = Step.STEP_PHASE_SKIPPED
+        return
+    if step.phase in _DONE:
+        return
+    if _tagged(workload, step.to_cluster, operation_id):
+        (back,) = [p for p in workload.placement.clusters if p.cluster == step.to_cluster]
+        ready = back.phase == WPhase.WORKLOAD_PHASE_READY
+        step.phase = Step.STEP_PHASE_READY if ready else Step.STEP_PHASE_RESERVED
+    elif step.phase in (Step.STEP_PHASE_RESERVED, Step.STEP_PHASE_READY):
+        step.phase, step.message = Step.STEP_PHASE_DONE, ""
         step.finished_at.CopyFrom(_stamp(time.time()))
 
 

@@ -52,7 +52,8 @@ def test_drill_plan_execute_report_restore_on_a_region(fedctl: Fedctl) -> None:
     for index in range(8):
         fedctl.run("workload", "place", f"svc-{index}", "-n", "team", "--replicas", "1",
                    "--cpu", "500m", "--memory", "256Mi", "--image", "nginx")  # fmt: skip
-    assert placed_on(fedctl) & REGION_R1, "the spread left region r1 empty"
+    before = placed_on(fedctl)
+    assert before & REGION_R1, "the spread left region r1 empty"
 
     plan = fedctl.json("drill", "plan", "--region", "r1")
     assert plan["phase"] == "OPERATION_PHASE_PLANNED" and plan["dry_run"] is True
@@ -75,4 +76,7 @@ def test_drill_plan_execute_report_restore_on_a_region(fedctl: Fedctl) -> None:
 
     restored = fedctl.json("drill", "restore", "--region", "r1")
     assert restored["restores"] == done["id"]
+    assert restored["phase"] == "OPERATION_PHASE_SUCCEEDED", restored
     assert set(states(fedctl).values()) == {"ADMIN_STATE_ACTIVE"}
+    assert restored["replicas_moved"] == report["replicas_moved"], "everything failed back"
+    assert placed_on(fedctl) & REGION_R1 == before & REGION_R1

@@ -1,8 +1,8 @@
 """`fedctl drill ...` and `fedctl rebalance`: rehearse losing clusters, and relieve hot ones.
 
 plan is a dry run (what moves where, and any shortfall); execute cordons the clusters and
-moves their replicas with a live progress bar; restore uncordons them; report shows the
-timeline, the steps, failures and the measured RTO.
+moves their replicas with a live progress bar; restore uncordons them and fails back what
+the drill moved; report shows the timeline, the steps, failures and the measured RTO.
 """
 
 from __future__ import annotations
@@ -77,14 +77,22 @@ def execute(clusters: tuple[str, ...], region: str, mode: str, no_wait: bool, fm
 
 @drill.command()
 @target
+@click.option("--no-wait", is_flag=True, help="Return once started instead of following it.")
 @output_option
-def restore(clusters: tuple[str, ...], region: str, fmt: str) -> None:
-    """Uncordon the clusters: they take replicas again."""
+def restore(clusters: tuple[str, ...], region: str, no_wait: bool, fmt: str) -> None:
+    """Uncordon the clusters and, once they are Ready, fail back what the last drill moved."""
     _check_target(clusters, region)
-    operation = call(lambda fed: fed.start_failover(
-        federation_pb2.FAILOVER_ACTION_RESTORE, clusters=clusters, region=region, drill=True,
-    ))  # fmt: skip
-    emit(operation, fmt, lambda: operation_views.summary(operation))
+
+    async def run(fed: FederationClient) -> types_pb2.Operation:
+        operation = await fed.start_failover(
+            federation_pb2.FAILOVER_ACTION_RESTORE, clusters=clusters, region=region, drill=True
+        )
+        if no_wait:
+            return operation
+        return await follow(fed, operation, show=fmt == "table")
+
+    operation = call(run)
+    emit(operation, fmt, lambda: operation_views.report(operation))
 
 
 @drill.command()
