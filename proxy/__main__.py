@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import signal
@@ -10,32 +9,10 @@ import sys
 
 from common.etcd_launcher import etcd_endpoints
 from common.logs import configure_logging
-from common.settings import SettingsError, load_settings
+from common.service_cli import parse_service_args, service_settings
+from common.settings import SettingsError
 from proxy.server import ProxyNode
 from proxy.settings import ProxySettings
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="fed-proxy", description=__doc__)
-    parser.add_argument("--etcd", help="comma-separated etcd endpoints (default: embedded etcd)")
-    parser.add_argument("--listen", help="host:port of the gRPC server (default 127.0.0.1:0)")
-    parser.add_argument("--id", help="this replica's id (default: host name and pid)")
-    parser.add_argument("--config", help="settings YAML file")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
-    )
-    return parser.parse_args(argv)
-
-
-def settings_from(args: argparse.Namespace) -> ProxySettings:
-    overrides = list(args.set)
-    if args.etcd:
-        overrides.append(f"etcd.endpoints={args.etcd}")
-    if args.listen:
-        overrides.append(f"proxy.listen={args.listen}")
-    if args.id:
-        overrides.append(f"proxy.id={args.id}")
-    return load_settings(ProxySettings, path=args.config, overrides=overrides)
 
 
 async def serve(settings: ProxySettings, endpoints: list[str]) -> None:
@@ -51,9 +28,9 @@ async def serve(settings: ProxySettings, endpoints: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse_service_args("fed-proxy", __doc__, argv)
     try:
-        settings = settings_from(args)
+        settings = service_settings(ProxySettings, "proxy", args)
     except SettingsError as error:
         print(f"fed-proxy: {error}", file=sys.stderr)
         sys.exit(1)

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import sys
 from collections.abc import Sequence
 
 from common.logs import configure_logging
-from common.settings import SettingsError, load_settings
+from common.service_cli import parse_service_args, service_settings
+from common.settings import SettingsError
 from worker.app import serve
 from worker.settings import WorkerSettings
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="fed-worker", description=__doc__)
-    parser.add_argument("--etcd", help="etcd endpoints, comma separated (host:port,...)")
-    parser.add_argument("--listen", help="gRPC address, host:port (port 0: a free one)")
-    parser.add_argument("--id", help="worker id (default: worker-<host>-<pid>)")
-    parser.add_argument("--config", help="YAML settings file")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE", help="override"
-    )
-    return parser.parse_args(argv)
-
-
-def settings_from(args: argparse.Namespace) -> WorkerSettings:
-    overrides = list(args.set)
-    if args.etcd:
-        overrides.append(f"etcd.endpoints={args.etcd}")
-    if args.listen:
-        overrides.append(f"worker.listen={args.listen}")
-    if args.id:
-        overrides.append(f"worker.id={args.id}")
-    return load_settings(WorkerSettings, path=args.config, overrides=overrides)
 
 
 async def run(settings: WorkerSettings) -> None:
@@ -46,19 +23,19 @@ async def run(settings: WorkerSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse_service_args("fed-worker", __doc__, argv)
     try:
-        settings = settings_from(args)
+        settings = service_settings(WorkerSettings, "worker", args)
     except SettingsError as exc:
         print(f"fed-worker: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(1)
     observability = settings.observability
     configure_logging("worker", level=observability.log_level, fmt=observability.log_format)
     try:
         asyncio.run(run(settings))
     except ValueError as exc:
         print(f"fed-worker: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
