@@ -29,6 +29,9 @@ from common.keys import Keys
 from fed.v1 import types_pb2
 
 STACK_FILE = "stack.json"
+# The one-machine stack shows the whole story: a cluster killed with kubesim's fault
+# injection fails over by itself (a later --proxy-set can turn it off).
+ONE_MACHINE_PROXY_DEFAULTS = ["failover.auto=true"]
 _READY_TIMEOUT_S = 120.0
 
 
@@ -173,7 +176,11 @@ class Stack:
         in etcd, where `_discover` finds it): no port is picked here and then lost to a race."""
         name = f"{kind}-{index}"
         args = ["--etcd", etcd_endpoint, "--listen", "127.0.0.1:0", "--id", name]
-        own = self.config.proxy_settings if kind == "proxy" else self.config.worker_settings
+        own = (
+            [*ONE_MACHINE_PROXY_DEFAULTS, *self.config.proxy_settings]
+            if kind == "proxy"
+            else self.config.worker_settings
+        )
         for setting in [*self.config.settings, *own]:
             args += ["--set", setting]
         process = self._spawn(name, kind, args)
