@@ -33,6 +33,7 @@ STACK_FILE = "stack.json"
 # injection fails over by itself (a later --proxy-set can turn it off).
 ONE_MACHINE_PROXY_DEFAULTS = ["failover.auto=true"]
 _READY_TIMEOUT_S = 120.0
+_KILL_WAIT_S = 5.0
 
 
 class StackError(RuntimeError):
@@ -263,20 +264,38 @@ class Stack:
 
 
 def down(directory: Path, timeout_s: float = 15.0) -> list[Member]:
-    """Stop every process of the stack in `directory`; returns the members it stopped."""
+    """Stop every process of the stack in `directory`; returns the members it stopped.
+
+    In dependency order: proxies and workers first (they resign and deregister through
+    etcd), then kubesim, then etcd. Whatever ignores SIGTERM gets SIGKILL.
+    """
     info = StackInfo.load(directory)
-    members = info.members()
+    for group in ([*info.proxies, *info.workers], [info.kubesim], [info.etcd]):
+        _stop(group, timeout_s)
+    (directory / STACK_FILE).unlink(missing_ok=True)
+    return info.members()
+
+
+def _stop(members: list[Member], timeout_s: float) -> None:
     for member in members:
         _terminate(member.pid)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(alive(m.pid) for m in members):
-        time.sleep(0.1)
+    if _wait_gone(members, timeout_s):
+        return
     for member in members:
         if alive(member.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(member.pid, signal.SIGKILL)
-    (directory / STACK_FILE).unlink(missing_ok=True)
-    return members
+    _wait_gone(members, _KILL_WAIT_S)
+
+
+def _wait_gone(members: list[Member], timeout_s: float) -> bool:
+    """Poll /proc (the processes are not our children) until they are gone."""
+    deadline = time.monotonic() + timeout_s
+    while any(alive(m.pid) for m in members):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def alive(pid: int) -> bool:
