@@ -53,6 +53,8 @@ class Binder:
         self._timeout_s = rpc_timeout_s
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._queued: set[tuple[str, str]] = set()
+        self._binding: set[tuple[str, str]] = set()
+        self._again: set[tuple[str, str]] = set()
         self._retry_at: dict[tuple[str, str], tuple[float, float]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -87,12 +89,18 @@ class Binder:
             await asyncio.sleep(self._period_s)
 
     async def _drain(self) -> None:
+        """One workload at a time per key: a request for a workload being bound is replayed
+        when that binding ends, so two tasks never act on different versions of it."""
         while True:
             key = await self._queue.get()
             self._queued.discard(key)
+            if key in self._binding:
+                self._again.add(key)
+                continue
             workload = self._writer.workloads.get(key)
             if workload is None:
                 continue
+            self._binding.add(key)
             try:
                 await self._bind(workload)
             except (ApiError, grpc.aio.AioRpcError) as error:
@@ -100,6 +108,13 @@ class Binder:
                 _log.debug("bind deferred", extra={"workload": "/".join(key), "err": str(error)})
             else:
                 self._retry_at.pop(key, None)
+            finally:
+                self._binding.discard(key)
+            if key in self._again:
+                self._again.discard(key)
+                current = self._writer.workloads.get(key)
+                if current is not None:
+                    self.enqueue(current)
 
     def _back_off(self, key: tuple[str, str]) -> None:
         """Double the wait after each failure, from the sweep period up to ten seconds (a
@@ -214,6 +229,12 @@ class Binder:
         message: str,
     ) -> None:
         report = PhaseReport(
-            workload.spec.namespace, workload.spec.name, part.cluster, phase, ready, message
+            workload.spec.namespace,
+            workload.spec.name,
+            part.cluster,
+            part.replicas,
+            phase,
+            ready,
+            message,
         )
         await self._writer.submit(report)

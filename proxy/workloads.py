@@ -41,11 +41,16 @@ Phase = types_pb2.WorkloadPhase
 
 @dataclass(frozen=True)
 class PhaseReport:
-    """What the binder learned about one cluster's part of a workload."""
+    """What the binder learned about one cluster's part of a workload.
+
+    `replicas` is the part's size when the binder acted: a report about a part that has
+    changed since (a move or scale re-grew it) is stale and ignored.
+    """
 
     namespace: str
     name: str
     cluster: str
+    replicas: int
     phase: Phase.ValueType
     ready_replicas: int = 0
     message: str = ""
@@ -353,7 +358,7 @@ class WorkloadWriter:
         parts = list(record.placement.clusters)
         del record.placement.clusters[:]
         for part in parts:
-            if part.cluster == report.cluster:
+            if part.cluster == report.cluster and part.replicas == report.replicas:
                 if part.replicas == 0 and report.phase == Phase.WORKLOAD_PHASE_UNSPECIFIED:
                     continue
                 part.phase = report.phase
