@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Iterable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -70,6 +72,26 @@ async def publish_status(store: EtcdStore, keys: Keys, name: str) -> None:
     )
     status.heartbeat.GetCurrentTime()
     await store.put(keys.cluster_status(name), status.SerializeToString())
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(store: EtcdStore, keys: Keys, names: Iterable[str]) -> AsyncIterator[None]:
+    """Publish each cluster's status every second, as its worker would, for the block."""
+
+    async def beat() -> None:
+        while True:
+            for name in names:
+                await publish_status(store, keys, name)
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(beat())
+    try:
+        await asyncio.sleep(0)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def register_all(api: federation_pb2_grpc.FederationAsyncStub, clusters: dict[str, str]):  # type: ignore[no-untyped-def]

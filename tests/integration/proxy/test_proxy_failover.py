@@ -19,7 +19,6 @@ import pytest
 from proxy_support import (
     ProxyProcess,
     leader_of,
-    publish_status,
     register_all,
     stub,
     workload,
@@ -45,15 +44,13 @@ def proxies(etcd: EmbeddedEtcd, keys: Keys) -> Iterator[list[ProxyProcess]]:
 
 
 async def test_leader_sigkill_under_load_loses_and_doubles_nothing(
-    proxies: list[ProxyProcess], store: EtcdStore, keys: Keys, tmp_path: Path
+    proxies: list[ProxyProcess], store: EtcdStore, keys: Keys, tmp_path: Path, heartbeats: None
 ) -> None:
     leader, followers = await leader_of(proxies)
     async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
         sim.write_files(tmp_path)
         kubeconfigs = {n: (tmp_path / f"{n}.kubeconfig").read_text() for n in sim.clusters}
         await register_all(stub(leader.address), kubeconfigs)
-    for name in kubeconfigs:
-        await publish_status(store, keys, name)
 
     apis = [stub(p.address) for p in followers]
     acknowledged: dict[str, federation_pb2.PlaceWorkloadResponse] = {}

@@ -19,7 +19,6 @@ from proxy_support import (
     NODES,
     ProxyProcess,
     leader_of,
-    publish_status,
     register_all,
     stub,
     workload,
@@ -115,13 +114,15 @@ async def test_bad_registrations_get_a_clear_status(
 
 
 async def test_place_reserves_once_per_request_id_and_names_bad_fields(
-    proxies: list[ProxyProcess], clusters: dict[str, str], store: EtcdStore, keys: Keys
+    proxies: list[ProxyProcess],
+    clusters: dict[str, str],
+    store: EtcdStore,
+    keys: Keys,
+    heartbeats: None,
 ) -> None:
     leader, followers = await leader_of(proxies)
     api = stub(followers[0].address)
     await register_all(api, clusters)
-    for name in clusters:
-        await publish_status(store, keys, name)
 
     request = federation_pb2.PlaceWorkloadRequest(request_id="place-web", spec=workload("web", 6))
     first = await api.PlaceWorkload(request)
@@ -146,12 +147,14 @@ async def test_place_reserves_once_per_request_id_and_names_bad_fields(
 
 
 async def test_concurrent_placements_never_over_commit(
-    proxies: list[ProxyProcess], clusters: dict[str, str], store: EtcdStore, keys: Keys
+    proxies: list[ProxyProcess],
+    clusters: dict[str, str],
+    store: EtcdStore,
+    keys: Keys,
+    heartbeats: None,
 ) -> None:
     leader, _ = await leader_of(proxies)
     await register_all(stub(leader.address), clusters)
-    for name in clusters:
-        await publish_status(store, keys, name)
     apis = [stub(p.address) for p in proxies]
 
     async def place(index: int) -> str:
