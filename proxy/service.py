@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ import grpc
 from google.protobuf.message import Message
 
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
-from proxy import fleet
+from proxy import fleet, metrics
 from proxy.cache import FedCache
 from proxy.errors import ApiError, check_name, invalid, not_found
 from proxy.leader import LeaderDuties
@@ -126,13 +127,18 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         context: Any,
         local: Callable[[LeaderDuties, str, Message], Awaitable[Message]],
     ) -> Message:
+        started = time.perf_counter()
+        outcome = "OK"
         try:
             duties = self._node.duties
             if duties is not None and duties.leadership.is_leader:
                 return await local(duties, method, request)
             return await self._forward(method, request, context)
         except ApiError as error:
+            outcome = error.code.name
             await context.abort(error.code, error.message)
+        finally:
+            metrics.REQUEST_SECONDS.labels(method, outcome).observe(time.perf_counter() - started)
         raise AssertionError("abort raises")
 
     async def _forward(self, method: str, request: Message, context: Any) -> Message:
@@ -142,6 +148,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "no leader is available; retry shortly")
         stub = federation_pb2_grpc.FederationStub(self._channel(address))
         call = getattr(stub, method)
+        metrics.FORWARDED.labels(method).inc()
         try:
             response: Message = await call(
                 request,
@@ -162,7 +169,9 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     # -------------------------------------------------------------- reads
 
     async def GetWorkload(self, request: Any, context: Any) -> Any:
-        return await self._read(context, lambda: self._workload(request.namespace, request.name))
+        return await self._read(
+            "GetWorkload", context, lambda: self._workload(request.namespace, request.name)
+        )
 
     def _workload(self, namespace: str, name: str) -> types_pb2.Workload:
         check_name("namespace", namespace)
@@ -173,7 +182,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         return workload
 
     async def ListWorkloads(self, request: Any, context: Any) -> Any:
-        return await self._read(context, lambda: self._list_workloads(request))
+        return await self._read("ListWorkloads", context, lambda: self._list_workloads(request))
 
     def _list_workloads(
         self, request: federation_pb2.ListWorkloadsRequest
@@ -217,7 +226,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             cache.unsubscribe(changes)
 
     async def ExplainPlacement(self, request: Any, context: Any) -> Any:
-        return await self._read(context, lambda: self._explain(request.spec))
+        return await self._read("ExplainPlacement", context, lambda: self._explain(request.spec))
 
     def _explain(self, spec: types_pb2.WorkloadSpec) -> Message:
         validate_spec(spec)
@@ -233,7 +242,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         )
 
     async def GetCluster(self, request: Any, context: Any) -> Any:
-        return await self._read(context, lambda: self._cluster(request.name))
+        return await self._read("GetCluster", context, lambda: self._cluster(request.name))
 
     def _cluster(self, name: str) -> federation_pb2.ClusterInfo:
         check_name("name", name)
@@ -254,7 +263,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             infos = [cluster_info(self._node, name) for name in names]
             return federation_pb2.ListClustersResponse(clusters=[i for i in infos if i])
 
-        return await self._read(context, listing)
+        return await self._read("ListClusters", context, listing)
 
     async def GetOperation(self, request: Any, context: Any) -> Any:
         def get() -> Message:
@@ -263,7 +272,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
                 raise not_found(f"operation {request.id}")
             return operation
 
-        return await self._read(context, get)
+        return await self._read("GetOperation", context, get)
 
     async def ListOperations(self, request: Any, context: Any) -> Any:
         def listing() -> Message:
@@ -277,7 +286,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
                 ]
             )
 
-        return await self._read(context, listing)
+        return await self._read("ListOperations", context, listing)
 
     async def WatchOperation(self, request: Any, context: Any) -> AsyncIterator[Any]:
         """The operation now, then again at every change, until it has finished."""
@@ -299,15 +308,21 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             cache.unsubscribe(changes)
 
     async def GetTopology(self, request: Any, context: Any) -> Any:
-        return await self._read(context, lambda: topology(self._node.cache))
+        return await self._read("GetTopology", context, lambda: topology(self._node.cache))
 
-    async def _read(self, context: Any, answer: Callable[[], Message]) -> Message:
+    async def _read(self, method: str, context: Any, answer: Callable[[], Message]) -> Message:
+        started = time.perf_counter()
+        outcome = "OK"
         try:
             return answer()
         except ApiError as error:
+            outcome = error.code.name
             await context.abort(error.code, error.message)
         except PolicyError as error:
+            outcome = grpc.StatusCode.INVALID_ARGUMENT.name
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        finally:
+            metrics.REQUEST_SECONDS.labels(method, outcome).observe(time.perf_counter() - started)
         raise AssertionError("abort raises")
 
     async def close(self) -> None:

@@ -23,7 +23,7 @@ from common.election import Leadership
 from common.etcd_store import Delete, Op, Put
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
-from proxy import migration
+from proxy import metrics, migration
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
 from proxy.ledger import Ledger
 from proxy.migration import CompleteMove, Evacuate, ReturnMove
@@ -119,8 +119,10 @@ class WorkloadWriter:
     # ----------------------------------------------------------------- batch
 
     async def _process(self, batch: list[Pending[WriteItem, Message]]) -> None:
+        metrics.BATCH_SIZE.observe(len(batch))
         for round_ in _rounds(batch):
             await self._process_round(round_)
+        metrics.RESERVATIONS.set(sum(1 for _ in self.ledger))
 
     async def _process_round(self, batch: list[Pending[WriteItem, Message]]) -> None:
         await self._requests.refresh_lease()

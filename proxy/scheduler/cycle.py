@@ -91,6 +91,11 @@ class Cycle:
         self._classes: dict[ClassKey, EquivalenceClass] = {}
         self.capacities = capacities if capacities is not None else CapacityCache()
 
+    @property
+    def class_count(self) -> int:
+        """Equivalence classes this cycle has filtered and scored."""
+        return len(self._classes)
+
     def capacity(self, view: ClusterView, overcommit: float) -> ClusterCapacity | None:
         """The cluster's capacity under the ledger as it is now."""
         return self.capacities.get(view, self.ledger, overcommit)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fed.v1 import federation_pb2
 from proxy.ledger import Ledger, OverCommitError
+from proxy.metrics import CLASSES_PER_BATCH
 from proxy.scheduler.assemble import unchanged
 from proxy.scheduler.capacity import CapacityCache
 from proxy.scheduler.cycle import Cycle
@@ -87,6 +88,7 @@ class Engine:
         outcomes: dict[int, Outcome] = {}
         for index in order:
             outcomes[index] = _decide_and_reserve(cycle, requests[index])
+        CLASSES_PER_BATCH.observe(cycle.class_count)
         return [outcomes[index] for index in range(len(requests))]
 
     def explain(

@@ -6,17 +6,21 @@ cluster instead of failing the cycle.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 
+from proxy.metrics import PLUGIN_SECONDS
 from proxy.scheduler.framework import ClusterState, FilterPlugin, PluginContext, Score, ScorePlugin
 from proxy.scheduler.status import Status
 
 
 def run_filter(plugin: FilterPlugin, context: PluginContext, cluster: ClusterState) -> Status:
+    started = time.perf_counter()
     try:
         status = plugin.filter(context, cluster)
     except Exception as error:  # a faulty plugin rejects one cluster, it does not stop the cycle
         status = Status.error(f"plugin failed: {error!r}")
+    PLUGIN_SECONDS.labels(plugin.name, "filter").observe(time.perf_counter() - started)
     return status.by(plugin.name)
 
 
@@ -44,7 +48,9 @@ def run_scores(
     """Per cluster, per plugin: the normalised, clamped score."""
     result: dict[str, dict[str, Score]] = {cluster.name: {} for cluster in clusters}
     for plugin in plugins:
+        started = time.perf_counter()
         raw = {cluster.name: run_score(plugin, context, cluster) for cluster in clusters}
+        PLUGIN_SECONDS.labels(plugin.name, "score").observe(time.perf_counter() - started)
         for name, score in _normalised(plugin, raw).items():
             result[name][plugin.name] = score.clamped()
     return result

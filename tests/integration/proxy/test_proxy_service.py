@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -206,3 +207,35 @@ async def test_list_clusters_honours_the_label_selector(
         await api.ListClusters(federation_pb2.ListClustersRequest(selector=bad))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "selector.match_expressions[0].operator" in (raised.value.details() or "")
+
+
+async def test_metrics_show_requests_forwarding_batches_and_plugins(
+    proxies: list[ProxyProcess],
+    clusters: dict[str, str],
+    store: EtcdStore,
+    keys: Keys,
+    heartbeats: None,
+) -> None:
+    leader, followers = await leader_of(proxies)
+    await register_all(stub(leader.address), clusters)
+    request = federation_pb2.PlaceWorkloadRequest(request_id="m-1", spec=workload("metered", 2))
+    await stub(followers[0].address).PlaceWorkload(request)
+    members = {
+        kv.key.rsplit("/", 1)[1]: types_pb2.MemberRecord.FromString(kv.value)
+        for kv in (await store.range(keys.proxies_prefix())).kvs
+    }
+
+    def scrape(proxy: ProxyProcess) -> str:
+        url = f"http://{members[proxy.name].metrics_address}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+
+    on_leader = await asyncio.to_thread(scrape, leader)
+    on_follower = await asyncio.to_thread(scrape, followers[0])
+    assert 'fed_proxy_request_seconds_count{method="PlaceWorkload",outcome="OK"} 1.0' in on_leader
+    assert 'fed_proxy_forwarded_total{method="PlaceWorkload"} 1.0' in on_follower
+    assert "fed_leader 1.0" in on_leader and "fed_leader 0.0" in on_follower
+    assert 'fed_scheduler_plugin_seconds_count{kind="filter",plugin="fit"}' in on_leader
+    assert "fed_scheduler_classes_per_batch_count 1.0" in on_leader
+    reservations = len((await store.range(keys.reservations_prefix())).kvs)
+    assert f"fed_reservations {float(reservations)}" in on_leader

@@ -1,0 +1,34 @@
+"""The proxy's Prometheus metrics (served on the process's /metrics endpoint)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+REQUEST_SECONDS = Histogram(
+    "fed_proxy_request_seconds",
+    "End-to-end latency of API calls on this replica, forwarded ones included",
+    ["method", "outcome"],
+    buckets=_LATENCY,
+)
+FORWARDED = Counter(
+    "fed_proxy_forwarded_total", "Writes this follower forwarded to the leader", ["method"]
+)
+BATCH_SIZE = Histogram(
+    "fed_scheduler_batch_size",
+    "Writes handled in one batching round",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+CLASSES_PER_BATCH = Histogram(
+    "fed_scheduler_classes_per_batch",
+    "Equivalence classes filtered and scored in one batch",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+PLUGIN_SECONDS = Histogram(
+    "fed_scheduler_plugin_seconds",
+    "Time in one plugin for one cluster (filters) or for all clusters of a class (scores)",
+    ["plugin", "kind"],
+    buckets=(0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03),
+)
+RESERVATIONS = Gauge("fed_reservations", "Active reservations in the leader's ledger")
