@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# The test session spawns etcd, kubesim, proxies and workers (fork+exec) with gRPC loaded:
+# see tools/__init__.py for why gRPC's fork support is off. Set before grpc is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
