@@ -122,6 +122,7 @@ class Leadership:
                 self.step_down("lease expired on the server")
                 return
             age = self.lease.seconds_since_ack()
+            metrics.LEASE_ACK_AGE.set(age)
             if age > limit:
                 self.step_down(f"keepalive not acknowledged for {age:.1f} s (limit {limit:.1f} s)")
                 return

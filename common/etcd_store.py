@@ -253,7 +253,6 @@ class Lease:
             self._last_ack = sent_at
             self._acked.set()
             self._acked = asyncio.Event()
-            metrics.LEASE_ACK_AGE.labels(f"{self.id:x}").set(0)
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - sent_at)))
 
 

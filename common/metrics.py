@@ -23,7 +23,8 @@ ETCD_WATCH_RESYNCS = Counter(
 LEADER = Gauge("fed_leader", "1 while this process is the elected leader, else 0")
 LEADER_EPOCH = Gauge("fed_leader_epoch", "Epoch (create revision) of this process's leadership")
 LEASE_ACK_AGE = Gauge(
-    "fed_lease_ack_age_seconds", "Seconds since the last acknowledged lease keepalive", ["lease"]
+    "fed_leader_lease_ack_age_seconds",
+    "Seconds since the leader's lease keepalive was last acknowledged (steps down near TTL)",
 )
 
 

@@ -235,6 +235,11 @@ async def test_metrics_show_requests_forwarding_batches_and_plugins(
     assert 'fed_proxy_request_seconds_count{method="PlaceWorkload",outcome="OK"} 1.0' in on_leader
     assert 'fed_proxy_forwarded_total{method="PlaceWorkload"} 1.0' in on_follower
     assert "fed_leader 1.0" in on_leader and "fed_leader 0.0" in on_follower
+    (age_line,) = [
+        line for line in on_leader.splitlines()
+        if line.startswith("fed_leader_lease_ack_age_seconds ")
+    ]  # fmt: skip
+    assert 0 <= float(age_line.split()[1]) < 3, "the leader's keepalive is acknowledged"
     assert 'fed_scheduler_plugin_seconds_count{kind="filter",plugin="fit"}' in on_leader
     assert "fed_scheduler_classes_per_batch_count 1.0" in on_leader
     reservations = len((await store.range(keys.reservations_prefix())).kvs)
