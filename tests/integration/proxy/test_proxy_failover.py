@@ -1,9 +1,9 @@
-"""SIGKILL of the leader proxy in the middle of a placement load.
+"""SIGKILL of the leader proxy in the middle of a placement load that exceeds the fleet.
 
 Clients behave as the real client does: on UNAVAILABLE they retry the same request_id on
-another replica. Every acknowledged placement must be in etcd exactly once, reservations
-must add up to exactly the acknowledged replicas, and a new leader must take writes
-within 3 s of the kill.
+another replica; RESOURCE_EXHAUSTED is a final answer. Every acknowledged placement must be
+in etcd exactly once, reservations must add up to exactly the acknowledged replicas, no
+cluster may hold more than its capacity, and a new leader must take writes within 3 s.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 from proxy_support import (
+    NODE_CPU,
+    NODES,
     ProxyProcess,
     leader_of,
     register_all,
@@ -28,10 +30,12 @@ from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
+from proxy.ledger import Ledger
 from tools.kubesim import KubeSim, SimConfig
 
 pytestmark = pytest.mark.integration
 CLIENTS, PER_CLIENT = 16, 20
+CPU_PER_REPLICA = 250  # 641 replicas asked of a fleet holding 480
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -43,9 +47,10 @@ def proxies(etcd: EmbeddedEtcd, keys: Keys) -> Iterator[list[ProxyProcess]]:
         proxy.stop()
 
 
-async def test_leader_sigkill_under_load_loses_and_doubles_nothing(
+async def test_leader_sigkill_under_load_loses_doubles_and_over_commits_nothing(
     proxies: list[ProxyProcess], store: EtcdStore, keys: Keys, tmp_path: Path, heartbeats: None
 ) -> None:
+    """The load asks for more than the fleet holds, so capacity is contested across the kill."""
     leader, followers = await leader_of(proxies)
     async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
         sim.write_files(tmp_path)
@@ -54,30 +59,37 @@ async def test_leader_sigkill_under_load_loses_and_doubles_nothing(
 
     apis = [stub(p.address) for p in followers]
     acknowledged: dict[str, federation_pb2.PlaceWorkloadResponse] = {}
+    exhausted: set[str] = set()
     halfway = asyncio.Event()
+
+    async def place(request_id: str, name: str, replicas: int, index: int) -> None:
+        spec = workload(name, replicas, cpu=CPU_PER_REPLICA, memory=64 << 20)
+        request = federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
+        answer = await place_with_retries(apis, request, index)
+        if answer is None:
+            exhausted.add(request_id)
+        else:
+            acknowledged[request_id] = answer
 
     async def client(index: int) -> None:
         for serial in range(PER_CLIENT):
             if serial == PER_CLIENT // 2:
                 halfway.set()
-            request_id = f"load-{index}-{serial}"
-            spec = workload(f"w-{index}-{serial}", 2, cpu=100, memory=64 << 20)
-            request = federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
-            acknowledged[request_id] = await place_with_retries(apis, request, index)
+            await place(f"load-{index}-{serial}", f"w-{index}-{serial}", 2, index)
 
     async def kill_and_probe() -> float:
-        """SIGKILL the leader, then time the first placement sent after the kill."""
+        """SIGKILL the leader, then time the new leader's first answer to a fresh write."""
         await halfway.wait()
         leader.process.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
-        spec = workload("probe", 1, cpu=100, memory=64 << 20)
-        request = federation_pb2.PlaceWorkloadRequest(request_id="probe", spec=spec)
-        acknowledged["probe"] = await place_with_retries(apis, request, 0)
+        await place("probe", "probe", 1, 0)
         return time.monotonic() - killed_at
 
     takeover_s, *_ = await asyncio.gather(kill_and_probe(), *(client(i) for i in range(CLIENTS)))
-    print(f"\na new leader acknowledged a write {takeover_s:.2f} s after SIGKILL of the leader")
+    print(f"\na new leader answered a write {takeover_s:.2f} s after SIGKILL of the leader; "
+          f"{len(acknowledged)} placed, {len(exhausted)} exhausted")  # fmt: skip
     assert takeover_s <= 3.0
+    assert exhausted, "the load must exceed the fleet, or capacity was never contested"
 
     workloads = {
         kv.key: types_pb2.Workload.FromString(kv.value)
@@ -87,28 +99,35 @@ async def test_leader_sigkill_under_load_loses_and_doubles_nothing(
         types_pb2.Reservation.FromString(kv.value)
         for kv in (await store.range(keys.reservations_prefix())).kvs
     ]
-    assert len(acknowledged) == CLIENTS * PER_CLIENT + 1
+    assert len(acknowledged) + len(exhausted) == CLIENTS * PER_CLIENT + 1
     for response in acknowledged.values():
         spec = response.workload.spec
         stored = workloads[keys.workload(spec.namespace, spec.name)]
         assert stored.placement == response.workload.placement
-    assert len(workloads) == len(acknowledged), "no workload placed twice or lost"
+    assert len(workloads) == len(acknowledged), "no workload placed twice, lost or half-made"
     reserved_by_id = {r.id: r for r in reservations}
     placed_ids = {p.reservation_id for w in workloads.values() for p in w.placement.clusters}
     assert placed_ids == set(reserved_by_id), "every reservation backs exactly one placement"
-    assert sum(r.replicas for r in reservations) == 2 * CLIENTS * PER_CLIENT + 1
+    wanted = sum(w.spec.replicas for w in workloads.values())
+    assert sum(r.replicas for r in reservations) == wanted
+    ledger = Ledger(reservations)
+    for cluster in kubeconfigs:
+        assert ledger.reserved(cluster).cpu_millis <= NODES * NODE_CPU, f"{cluster} over-committed"
 
 
 async def place_with_retries(
     apis: list, request: federation_pb2.PlaceWorkloadRequest, index: int
-) -> federation_pb2.PlaceWorkloadResponse:
-    """The real client's behaviour: same request_id, next replica, for up to 20 s."""
+) -> federation_pb2.PlaceWorkloadResponse | None:
+    """The real client's behaviour: same request_id, next replica, for up to 20 s. None when
+    the fleet has no room (RESOURCE_EXHAUSTED is an answer, not a failure)."""
     deadline = time.monotonic() + 20
     attempt = index
     while True:
         try:
             return await apis[attempt % len(apis)].PlaceWorkload(request, timeout=5)
         except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return None
             if error.code() not in RETRYABLE or time.monotonic() > deadline:
                 raise
             attempt += 1
