@@ -93,6 +93,10 @@ class Ledger:
         for items in self._by_cluster.values():
             yield from items.values()
 
+    def __len__(self) -> int:
+        """Active reservations over every cluster (cheap: one len per cluster)."""
+        return sum(len(items) for items in self._by_cluster.values())
+
     def get(self, cluster: str, reservation_id: str) -> types_pb2.Reservation | None:
         return self._by_cluster.get(cluster, {}).get(reservation_id)
 

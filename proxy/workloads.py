@@ -122,7 +122,7 @@ class WorkloadWriter:
         metrics.BATCH_SIZE.observe(len(batch))
         for round_ in _rounds(batch):
             await self._process_round(round_)
-        metrics.RESERVATIONS.set(sum(1 for _ in self.ledger))
+        metrics.RESERVATIONS.set(len(self.ledger))
 
     async def _process_round(self, batch: list[Pending[WriteItem, Message]]) -> None:
         await self._requests.refresh_lease()

@@ -76,3 +76,10 @@ def test_zero_pods_in_the_shape_counts_one_pod_slot() -> None:
     item = reservation("a", 3, rid="x")
     item.per_replica.pods = 0
     assert Ledger([item]).reserved("a").pods == 3
+
+
+def test_len_counts_active_reservations_over_every_cluster() -> None:
+    ledger = Ledger([reservation("a", 1, rid="r1"), reservation("b", 2, rid="r2")])
+    assert len(ledger) == 2
+    ledger.release("a", "r1")
+    assert len(ledger) == 1
