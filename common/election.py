@@ -200,11 +200,6 @@ class Election:
         finally:
             await watch.aclose()
 
-    async def leader(self) -> LeaderInfo | None:
-        """The current leader, read from etcd."""
-        candidates = (await self._store.range(self._keys.leader_prefix())).kvs
-        return _first(candidates)
-
     async def observe(self) -> AsyncIterator[LeaderInfo | None]:
         """Yield the leader now and again whenever it changes (None while there is none)."""
         current: dict[str, KeyValue] = {}

@@ -90,10 +90,6 @@ class Compare:
     def absent(cls, key: str) -> Compare:
         return cls(key, "create", "==", 0)
 
-    @classmethod
-    def unchanged_since(cls, key: str, mod_revision: int) -> Compare:
-        return cls(key, "mod", "==", mod_revision)
-
 
 @dataclass(frozen=True, slots=True)
 class Fence:
@@ -421,14 +417,9 @@ class EtcdStore:
             raise FencedOut(f"epoch {fence.epoch} of {fence.key} is no longer current")
         return result
 
-    async def fenced_txn_chunked(self, fence: Fence, ops: Sequence[Op]) -> list[TxnResult]:
-        """`fenced_txn` over chunks of at most max_txn_ops - 1 ops (the fence takes a slot).
-
-        Each chunk is atomic on its own; the fence is checked on every chunk.
-        """
-        return [await self.fenced_txn(fence, chunk) for chunk in self.chunks(ops)]
-
     def chunks(self, ops: Sequence[Op]) -> Iterator[Sequence[Op]]:
+        """Ops in chunks of at most max_txn_ops - 1 (a fence takes a slot); each chunk is
+        atomic on its own."""
         size = max(1, self.max_txn_ops - 1)
         for start in range(0, len(ops), size):
             yield ops[start : start + size]

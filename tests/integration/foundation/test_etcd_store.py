@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from common.election import Election
 from common.etcd_store import (
     Compare,
     Delete,
@@ -16,6 +17,7 @@ from common.etcd_store import (
     TooManyOps,
 )
 from common.keys import Keys
+from common.settings import ElectionSettings
 
 pytestmark = pytest.mark.integration
 
@@ -73,14 +75,14 @@ async def test_fenced_txn_tells_a_failed_compare_from_a_lost_fence(
 
 
 async def test_chunked_fenced_writes_respect_max_txn_ops(store: EtcdStore, keys: Keys) -> None:
-    leader_key = keys.leader(3)
-    fence = Fence(leader_key, await store.put(leader_key, b"me"))
+    leadership = await Election(store, keys, ElectionSettings(ttl_s=3), value=b"me").campaign()
     ops = [Put(keys.reservation("c1", f"r{i:03d}"), b"r") for i in range(300)]
     with pytest.raises(TooManyOps):
-        await store.fenced_txn(fence, ops)
-    results = await store.fenced_txn_chunked(fence, ops)
+        await store.fenced_txn(leadership.fence, ops)
+    results = await leadership.txn_chunked(ops)
     assert len(results) == 3  # 127 ops per chunk with the fence taking the 128th slot
     assert len((await store.range(keys.reservations_prefix("c1"))).kvs) == 300
+    await leadership.resign()
 
 
 async def test_lease_keepalive_records_acknowledgements(store: EtcdStore, keys: Keys) -> None:
