@@ -197,6 +197,8 @@ class WorkloadWriter:
         for item in prepared:
             try:
                 planned = self._plan(item)
+                if planned is not None:
+                    self._engine.validate(planned[0])  # one bad request must not fail the batch
             except ApiError as error:
                 item.pending.future.set_exception(error)
                 continue
