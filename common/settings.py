@@ -3,7 +3,9 @@
 Every field is declared with `setting(...)`, which records its unit and why its default
 is what it is; `describe()` lists them. Later sources override earlier ones:
 defaults < YAML file < environment (`FED_<SECTION>__<FIELD>=value`) < `--set a.b=value` flags.
-Unknown keys and values of the wrong type raise `SettingsError` naming the key.
+Unknown keys and values of the wrong type raise `SettingsError` naming the key. A field typed
+`Any` is free-form: its YAML value is passed through as is, for the section that declares it to
+decode and validate (the proxy's named scheduling policies).
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ def _build(cls: type[T], values: Mapping[str, Any], prefix: str) -> T:
 
 
 def _coerce(target: Any, raw: Any, name: str) -> Any:
+    if target is Any:
+        return raw
     if dataclasses.is_dataclass(target):
         return _build(typing.cast(type[Any], target), raw, f"{name}.")
     origin = typing.get_origin(target)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from common.etcd_launcher import etcd_endpoints
 from common.logs import configure_logging
@@ -14,8 +16,12 @@ from common.settings import SettingsError
 from proxy.server import ProxyNode
 from proxy.settings import ProxySettings
 
+_log = logging.getLogger("proxy")
 
-async def serve(settings: ProxySettings, endpoints: list[str]) -> None:
+
+async def serve(
+    settings: ProxySettings, endpoints: list[str], load: Callable[[], ProxySettings]
+) -> None:
     node = ProxyNode(settings, endpoints)
     await node.start()
     print(json.dumps({"event": "ready", "id": node.proxy_id, "address": node.address}), flush=True)
@@ -23,21 +29,39 @@ async def serve(settings: ProxySettings, endpoints: list[str]) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, reload, node, load)
     await stopping.wait()
     await node.stop()
 
 
+def reload(node: ProxyNode, load: Callable[[], ProxySettings]) -> None:
+    """SIGHUP: re-read the settings (file, environment, flags) and take their policies; a bad
+    file keeps the policies in force and logs one error. Reported on stdout as well."""
+    try:
+        policies = node.reload(load())
+    except SettingsError as error:
+        _log.error("settings reload failed, the policies in force stay", extra={"err": str(error)})
+        print(json.dumps({"event": "reload-failed", "error": str(error)}), flush=True)
+        return
+    _log.info("policies reloaded", extra={"policies": policies})
+    print(json.dumps({"event": "reloaded", "policies": policies}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_service_args("fed-proxy", __doc__, argv)
+
+    def load() -> ProxySettings:
+        return service_settings(ProxySettings, "proxy", args)
+
     try:
-        settings = service_settings(ProxySettings, "proxy", args)
+        settings = load()
     except SettingsError as error:
         print(f"fed-proxy: {error}", file=sys.stderr)
         sys.exit(1)
     observability = settings.observability
     configure_logging("proxy", level=observability.log_level, fmt=observability.log_format)
     with etcd_endpoints(settings.etcd) as endpoints:
-        asyncio.run(serve(settings, endpoints))
+        asyncio.run(serve(settings, endpoints, load))
 
 
 if __name__ == "__main__":

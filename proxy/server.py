@@ -53,7 +53,7 @@ class ProxyNode:
             retry_policy=settings.retry,
         )
         self.cache = FedCache(self.store, self.keys)
-        self.engine = Engine()
+        self.engine = Engine(settings.scheduling_policies())
         self.router = WorkerRouter(self.cache)
         self.duties: LeaderDuties | None = None
         self.address = ""
@@ -63,6 +63,13 @@ class ProxyNode:
         self._metrics: MetricsServer | None = None
         self._registration: Registration | None = None
         self._leading: asyncio.Task[None] | None = None
+
+    def reload(self, settings: ProxySettings) -> list[str]:
+        """Take the named policies of freshly loaded settings (the rest needs a restart);
+        raises SettingsError and keeps the policies in force when they are not valid."""
+        self.engine.set_policies(settings.scheduling_policies())
+        self.all_settings.policies = settings.policies
+        return sorted(self.engine.policies)
 
     def leader_address(self) -> str | None:
         leader = self.cache.view.leader

@@ -1,10 +1,28 @@
-"""The proxy's settings: the common sections plus its own (loaded by common.settings)."""
+"""The proxy's settings: the common sections plus its own (loaded by common.settings).
+
+`policies` names scheduling policies that requests choose with `spec.policy.name`, e.g.
+
+    policies:
+      batch:
+        filters: [cluster_state, taint_toleration, cluster_selector, topology_affinity, fit]
+        scores:
+          free_capacity: {weight: 2}
+          health: {weight: 1, args: {bad_latency_ms: 500}}
+        default_overcommit: 1.2
+
+Omitted keys keep the defaults of proxy.scheduler.policy; a policy named `default` replaces
+the one requests get without a name. They are validated at load (the error names the field)
+and reloaded on SIGHUP without a restart (see proxy.__main__); the other settings need one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from common.settings import CommonSettings, setting, setting_factory
+from common.settings import CommonSettings, SettingsError, setting, setting_factory
+from proxy.scheduler.policy import Policy, PolicyError, policy_from_mapping
+from proxy.scheduler.registry import default_registry
 
 
 @dataclass
@@ -117,3 +135,25 @@ class ProxySettings(CommonSettings):
     rebalance: RebalanceSection = setting_factory(
         RebalanceSection, unit="section", why="moving replicas off hot clusters"
     )
+    policies: dict[str, dict[str, Any]] = setting_factory(
+        dict,
+        unit="name -> policy",
+        why="none: every request gets the built-in default policy unless an operator names "
+        "others (plugin lists, weights, arguments, overcommit)",
+    )
+
+    def __post_init__(self) -> None:
+        self.scheduling_policies()
+
+    def scheduling_policies(self) -> tuple[Policy, ...]:
+        """The named policies, decoded and validated against the built-in plugins."""
+        return decode_policies(self.policies)
+
+
+def decode_policies(raw: dict[str, dict[str, Any]]) -> tuple[Policy, ...]:
+    """Raise SettingsError naming the field, e.g. policies[batch].scores[health].weight."""
+    registry = default_registry()
+    try:
+        return tuple(policy_from_mapping(name, data, registry) for name, data in raw.items())
+    except PolicyError as error:
+        raise SettingsError(f"{error.field}: {error.message}") from error

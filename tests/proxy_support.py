@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,7 +21,9 @@ NODES, NODE_CPU, NODE_MEM = 10, 4000, 16 * GIB
 
 
 class ProxyProcess(JsonLinesChild):
-    def __init__(self, endpoint: str, keys: Keys, name: str, ttl_s: int = 3) -> None:
+    def __init__(
+        self, endpoint: str, keys: Keys, name: str, ttl_s: int = 3, config: Path | None = None
+    ) -> None:
         settings = {
             "etcd.prefix": keys.prefix,
             "election.ttl_s": ttl_s,
@@ -28,6 +31,8 @@ class ProxyProcess(JsonLinesChild):
             "observability.log_level": "WARNING",
         }
         args = ["--etcd", endpoint, "--id", name]
+        if config is not None:
+            args += ["--config", str(config)]
         for key, value in settings.items():
             args += ["--set", f"{key}={value}"]
         super().__init__(name, "proxy", args)

@@ -33,11 +33,17 @@ class Engine:
     """Filters, scores and divides placement requests; no I/O.
 
     Policies are validated on construction (PolicyError names the field); a policy named
-    "default" is added when none is given.
+    "default" is added when none is given. `set_policies` replaces them in place (a settings
+    reload); cycles already started keep the ones they began with.
     """
 
     def __init__(self, policies: Iterable[Policy] = (), registry: Registry | None = None) -> None:
         self.registry = registry or default_registry()
+        self.set_policies(policies)
+        self.capacities = CapacityCache()
+
+    def set_policies(self, policies: Iterable[Policy]) -> None:
+        """Validate every policy first (PolicyError, nothing changed), then swap them all."""
         chosen = {policy.name: policy for policy in policies}
         chosen.setdefault("default", Policy())
         for policy in chosen.values():
@@ -46,7 +52,6 @@ class Engine:
             name: PluginSet.build(policy, self.registry) for name, policy in chosen.items()
         }
         self.policies = chosen
-        self.capacities = CapacityCache()
 
     def validate(self, request: PlacementRequest) -> None:
         """Raise PolicyError naming the first invalid field of the request."""

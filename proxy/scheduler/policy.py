@@ -154,6 +154,9 @@ def _check_unique(path: str, names: list[str]) -> None:
             raise PolicyError(f"{path}[{index}].name", f"duplicate plugin {name}")
 
 
+_POLICY_KEYS = frozenset({"filters", "scores", "default_overcommit"})
+
+
 def policy_from_mapping(
     name: str, data: Mapping[str, object], catalogue: PluginCatalogue
 ) -> Policy:
@@ -161,6 +164,11 @@ def policy_from_mapping(
     `{"filters": ["cluster_state", "fit"], "scores": {"health": {"weight": 2, "args": {...}}},
     "default_overcommit": 1.2}`; omitted keys keep the defaults."""
     path = f"policies[{name}]"
+    for key in data:
+        if key not in _POLICY_KEYS:
+            raise PolicyError(
+                f"{path}.{key}", f"unknown key; expected one of {sorted(_POLICY_KEYS)}"
+            )
     base = Policy(name=name)
     filters = base.filters
     if "filters" in data:
@@ -183,9 +191,13 @@ def policy_from_mapping(
 def _score_spec(path: str, name: str, value: object, catalogue: PluginCatalogue) -> ScoreSpec:
     if catalogue.score_args(name) is None:
         raise PolicyError(path, "unknown plugin")
-    item = _mapping(path, value)
+    item = _mapping(path, {} if value is None else value)  # `health:` alone in YAML
+    for key in item:
+        if key not in ("weight", "args"):
+            raise PolicyError(f"{path}.{key}", "unknown key; expected weight or args")
     weight = _number(f"{path}.weight", item.get("weight", 1.0))
-    raw = _mapping(f"{path}.args", item.get("args", {}))
+    check_weight(f"{path}.weight", weight)
+    raw = _mapping(f"{path}.args", item.get("args") or {})
     return ScoreSpec(name, weight, _args(f"{path}.args", catalogue.score_args(name), raw))
 
 
