@@ -134,6 +134,7 @@ class ProxyNode:
                 _log.warning("leadership lost", extra={"reason": reason})
             finally:
                 self.duties = None
+                self.engine.last_scores.clear()
                 await self._health.set(LEADER_SERVICE, _NOT_SERVING)
                 await duties.stop()
                 await asyncio.shield(leadership.resign())

@@ -351,9 +351,12 @@ def _admin(name: str) -> Callable[[LeaderDuties, str, Message], Awaitable[Messag
 
 def cluster_info(node: Node, name: str) -> federation_pb2.ClusterInfo | None:
     view = node.cache.view
-    return fleet.cluster_info(
+    info = fleet.cluster_info(
         view, name, node.router.workers_for(name), node.settings.status_stale_s, fleet.ledger(view)
     )
+    if info is not None:
+        info.last_scores.extend(node.engine.last_scores.get(name))  # the leader's, in memory
+    return info
 
 
 def topology(cache: FedCache) -> federation_pb2.Topology:

@@ -682,7 +682,12 @@ class ClusterInfo(_message.Message):
     @_builtins.property
     def workers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
-    def last_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___PluginScore]: ...
+    def last_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___PluginScore]:
+        """The cluster's per-plugin scores in the leader's latest placement or scale batch that
+        scored it (class-level plugins; kept in the leader's memory only, so a follower's
+        answer, or a new leader's before its first batch, has none).
+        """
+
     def __init__(
         self,
         *,

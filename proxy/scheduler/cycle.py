@@ -8,7 +8,7 @@ that a batch filters and scores once per class and divides each request in turn.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from proxy.ledger import Ledger, OverCommitError
@@ -95,6 +95,11 @@ class Cycle:
     def class_count(self) -> int:
         """Equivalence classes this cycle has filtered and scored."""
         return len(self._classes)
+
+    @property
+    def classes(self) -> Iterable[EquivalenceClass]:
+        """The equivalence classes this cycle has filtered and scored."""
+        return self._classes.values()
 
     def capacity(self, view: ClusterView, overcommit: float) -> ClusterCapacity | None:
         """The cluster's capacity under the ledger as it is now."""

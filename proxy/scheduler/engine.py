@@ -13,6 +13,7 @@ from proxy.scheduler.capacity import CapacityCache
 from proxy.scheduler.cycle import Cycle
 from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.explain import explain
+from proxy.scheduler.last_scores import LastScores
 from proxy.scheduler.model import PlacementRequest, Snapshot
 from proxy.scheduler.plugin_set import PluginSet
 from proxy.scheduler.policy import Policy, validate_policy
@@ -41,6 +42,7 @@ class Engine:
         self.registry = registry or default_registry()
         self.set_policies(policies)
         self.capacities = CapacityCache()
+        self.last_scores = LastScores()
 
     def set_policies(self, policies: Iterable[Policy]) -> None:
         """Validate every policy first (PolicyError, nothing changed), then swap them all."""
@@ -94,6 +96,7 @@ class Engine:
         for index in order:
             outcomes[index] = _decide_and_reserve(cycle, requests[index])
         CLASSES_PER_BATCH.observe(cycle.class_count)
+        self.last_scores.record(cycle.classes)
         return [outcomes[index] for index in range(len(requests))]
 
     def explain(
