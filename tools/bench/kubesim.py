@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import tempfile
 import time
 import urllib.request
@@ -20,6 +19,7 @@ from typing import Any
 
 from kubernetes import client, config
 
+from tools.bench.proc import cpu_seconds, rss_mib
 from tools.kubesim import SimConfig, SimProcess
 
 RSS_GOAL_MIB = 4096
@@ -37,20 +37,6 @@ class FleetFigures:
     pods_running_s: float = 0.0
     rss_with_pods_mib: float = 0.0
     peak_rss_with_pods_mib: float = 0.0
-
-
-def rss_mib(pid: int) -> tuple[float, float]:
-    """(current, peak) resident set size of `pid` in MiB."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time consumed so far by `pid`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pod(name: str) -> client.V1Pod:

@@ -13,16 +13,20 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 
 import grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from tools.bench.proc import cpu_seconds
 from tools.devstack.child import JsonLinesChild
 
 GIB = 1 << 30
@@ -55,7 +59,13 @@ def summarise(latencies: list[float], elapsed: float) -> dict[str, float]:
     }
 
 
-async def closed_loop(call: Call, clients: int, seconds: float) -> dict[str, float]:
+async def closed_loop(
+    call: Call, clients: int, seconds: float, watched: dict[str, int] | None = None
+) -> dict[str, float]:
+    """N clients calling back to back; with `watched` (name -> pid), also the CPU time each
+    of those processes spent per call."""
+    watched = dict(watched or {}) | {"loadgen": os.getpid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
     latencies: list[float] = []
     serial = iter(range(10**9))
     deadline = time.perf_counter() + seconds
@@ -68,7 +78,11 @@ async def closed_loop(call: Call, clients: int, seconds: float) -> dict[str, flo
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
-    return summarise(latencies, time.perf_counter() - started)
+    figures = summarise(latencies, time.perf_counter() - started)
+    for name, pid in watched.items():
+        spent = cpu_seconds(pid) - cpu_before[name]
+        figures[f"{name}_cpu_us_per_call"] = round(spent / max(len(latencies), 1) * 1e6, 1)
+    return figures
 
 
 async def open_loop(
@@ -137,14 +151,43 @@ async def publish_once(store: EtcdStore, keys: Keys, clusters: int) -> None:
         await store.put(keys.cluster_status(name), status.SerializeToString())
 
 
-async def wait_leader(address: str) -> None:
+async def wait_leader(address: str) -> str:
+    """Wait until the proxy leads; returns its metrics endpoint (host:port)."""
     stub = federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))
     for _ in range(200):
         topology = await stub.GetTopology(federation_pb2.GetTopologyRequest())
         if topology.leader.member.address:
-            return
+            return str(topology.leader.member.metrics_address)
         await asyncio.sleep(0.05)
     raise TimeoutError("the proxy did not become leader")
+
+
+def batch_totals(metrics_address: str) -> dict[str, float]:
+    """The leader's running sums and counts of batch sizes and classes per batch."""
+    with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    wanted = {"fed_scheduler_batch_size", "fed_scheduler_classes_per_batch"}
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name in wanted:
+            for sample in family.samples:
+                if sample.name.endswith(("_sum", "_count")):
+                    totals[sample.name] = sample.value
+    return totals
+
+
+def batch_means(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean writes per batch and classes per scheduled batch between two scrapes."""
+
+    def mean(family: str) -> float:
+        count = after[f"{family}_count"] - before.get(f"{family}_count", 0.0)
+        total = after[f"{family}_sum"] - before.get(f"{family}_sum", 0.0)
+        return round(total / count, 1) if count else 0.0
+
+    return {
+        "mean_batch": mean("fed_scheduler_batch_size"),
+        "mean_classes": mean("fed_scheduler_classes_per_batch"),
+    }
 
 
 async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, object]:
@@ -163,11 +206,20 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
     try:
         echo_address = echo.expect("ready", 20)[0]["address"]
         proxy_address = proxy.expect("ready", 20)[0]["address"]
-        await wait_leader(proxy_address)
+        metrics_address = await wait_leader(proxy_address)
         await closed_loop(place_call(proxy_address, "warm"), args.clients, 1.0)
-        echo_run = await closed_loop(place_call(echo_address, "e"), args.clients, args.seconds)
+        echo_run = await closed_loop(
+            place_call(echo_address, "e"), args.clients, args.seconds, {"server": echo.pid}
+        )
         print(f"{'echo':>18}: {echo_run}", flush=True)
-        proxy_run = await closed_loop(place_call(proxy_address, "p"), args.clients, args.seconds)
+        before = batch_totals(metrics_address)
+        proxy_run = await closed_loop(
+            place_call(proxy_address, "p"),
+            args.clients,
+            args.seconds,
+            {"server": proxy.pid, "etcd": etcd.pid},
+        )
+        proxy_run |= batch_means(before, batch_totals(metrics_address))
         print(f"{'proxy':>18}: {proxy_run}", flush=True)
         rated = await open_loop(place_call(proxy_address, "r"), args.rate, args.seconds)
     finally:
