@@ -7,6 +7,7 @@ journalled so that a batch can be tried in memory and rolled back to a checkpoin
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -81,7 +82,8 @@ class Ledger:
             return []
         if not log or log[0].generation > generation + 1:
             return None
-        return [(c.before, c.after) for c in log if c.generation > generation]
+        newest = list(itertools.islice(reversed(log), current - generation))
+        return [(c.before, c.after) for c in reversed(newest)]
 
     def clusters(self) -> list[str]:
         return sorted(name for name, items in self._by_cluster.items() if items)

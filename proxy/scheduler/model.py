@@ -20,6 +20,12 @@ class ClusterView:
     status: types_pb2.ClusterStatus | None
     health: types_pb2.ClusterHealth.ValueType
     labels: Mapping[str, str] = field(default_factory=dict)
+    name: str = field(init=False)
+    """The spec's name, kept as a plain attribute: the scheduler reads it per cluster per
+    request, and a protobuf field read costs several times a Python attribute read."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.spec.name)
 
     @classmethod
     def build(
@@ -34,10 +40,6 @@ class ClusterView:
         if spec.zone:
             labels.setdefault(ZONE_LABEL, spec.zone)
         return cls(spec, status, health, labels)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
     @property
     def region(self) -> str:
