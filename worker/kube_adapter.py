@@ -77,7 +77,12 @@ class KubeNotFound(KubeError):
 
 
 class KubeRejected(KubeError):
-    """Another 4xx: the request itself is wrong or forbidden."""
+    """Another 4xx: the request itself is wrong (400 BadRequest, 422 Invalid)."""
+
+
+class KubeForbidden(KubeRejected):
+    """403: this cluster refuses (RBAC, an exceeded ResourceQuota, an admission rule, a
+    terminating namespace); another cluster may well accept the same request."""
 
 
 class KubeConfigError(ValueError):
@@ -115,6 +120,8 @@ def _error_from_status(status: int, reason: str) -> KubeError:
         return kind(reason, status)
     if status in (0, 429) or status >= 500:
         return KubeUnavailable(reason, status)
+    if status == 403:
+        return KubeForbidden(reason, status)
     return KubeRejected(reason, status)
 
 

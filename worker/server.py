@@ -20,6 +20,7 @@ from worker.kube_adapter import (
     KubeAlreadyExists,
     KubeConflict,
     KubeError,
+    KubeForbidden,
     KubeNotFound,
     KubeRejected,
     KubeUnavailable,
@@ -55,6 +56,7 @@ _KUBE_CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (KubeConflict, grpc.StatusCode.ABORTED),
     (KubeAlreadyExists, grpc.StatusCode.ABORTED),
     (KubeNotFound, grpc.StatusCode.FAILED_PRECONDITION),
+    (KubeForbidden, grpc.StatusCode.FAILED_PRECONDITION),  # this cluster refuses, not the request
     (KubeRejected, grpc.StatusCode.INVALID_ARGUMENT),
     (KubeError, grpc.StatusCode.UNKNOWN),
 ]
@@ -154,8 +156,10 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
         _check_cluster(cluster)
         slot = self._agent.slot(cluster)
         if slot is None:
+            # UNAVAILABLE, not FAILED_PRECONDITION: assignments move, the caller tries another
+            # worker (a refusal would make the proxy re-place the workload elsewhere)
             raise RpcFailure(
-                grpc.StatusCode.FAILED_PRECONDITION,
+                grpc.StatusCode.UNAVAILABLE,
                 f"cluster {cluster} is not assigned to worker {self.worker_id}",
             )
         runtime = slot.runtime

@@ -124,8 +124,11 @@ class ClusterSim:
             self.hub.close_all(abort=True)
         elif fault.name == "nodes-notready":
             self.set_notready(fault.value)
+        elif fault.name == "forbid-creates":
+            self.faults.forbid_creates = True
         elif fault.name == "clear":
             self.faults.latency = self.faults.error_rate = 0.0
+            self.faults.forbid_creates = False
             self.set_notready(0.0)
         return self.describe()
 

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 
 from tools.kubesim.errors import ApiError
 
-FAULTS = ("down", "up", "latency", "nodes-notready", "drop-watches", "error-rate", "clear")
+FAULTS = (
+    "down",
+    "up",
+    "latency",
+    "nodes-notready",
+    "drop-watches",
+    "error-rate",
+    "forbid-creates",
+    "clear",
+)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s)?$")
 _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%?$")
 
@@ -57,18 +66,26 @@ def _required(name: str, arg: str | None) -> str:
 
 @dataclass
 class FaultState:
-    """What the request path consults: added latency and the injected error rate."""
+    """What the request path consults: added latency, the injected error rate and whether
+    creates are refused (403 Forbidden, as an exceeded quota or an admission rule answers)."""
 
     latency: float = 0.0
     error_rate: float = 0.0
     notready_fraction: float = 0.0
     down: bool = False
+    forbid_creates: bool = False
 
-    async def before_request(self) -> None:
+    async def before_request(self, method: str = "GET") -> None:
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.error_rate and random.random() < self.error_rate:
             raise ApiError(500, "kubesim: injected fault (error-rate)", "InternalError")
+        if self.forbid_creates and method == "POST":
+            raise ApiError(
+                403,
+                "creates are forbidden in this cluster: kubesim: injected fault (forbid-creates)",
+                "Forbidden",
+            )
 
     def describe(self) -> dict[str, object]:
         return {
@@ -76,4 +93,5 @@ class FaultState:
             "latency_ms": round(self.latency * 1000),
             "error_rate_pct": round(self.error_rate * 100, 2),
             "nodes_notready_pct": round(self.notready_fraction * 100, 2),
+            "forbid_creates": self.forbid_creates,
         }

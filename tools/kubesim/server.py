@@ -153,7 +153,7 @@ class ApiServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            await self.faults.before_request()
+            await self.faults.before_request(request.method)
             return await self._dispatch(request)
         except ApiError as error:
             return error_response(error)

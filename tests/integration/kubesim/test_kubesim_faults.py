@@ -121,6 +121,17 @@ def test_latency_and_error_rate(sim: SimThread, kube: Kube) -> None:
     assert len(kube.core.list_node().items) == 4
 
 
+def test_forbid_creates(sim: SimThread, kube: Kube) -> None:
+    sim.fault("c1", "forbid-creates")
+    with pytest.raises(ApiException) as err:
+        kube.core.create_namespaced_pod("default", pod_body("refused"))
+    assert err.value.status == 403
+    assert "Forbidden" in str(err.value.body)
+    assert len(kube.core.list_node().items) == 4, "reads are served"
+    sim.fault("c1", "clear")
+    kube.core.create_namespaced_pod("default", pod_body("accepted"))
+
+
 def test_nodes_notready(sim: SimThread, kube: Kube) -> None:
     kube.core.create_namespaced_pod("default", pod_body("before"))
     wait_for(lambda: kube.core.read_namespaced_pod("before", "default").status.phase == "Running")

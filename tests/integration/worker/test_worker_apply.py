@@ -143,3 +143,17 @@ def test_unreachable_cluster_is_unavailable(worker: WorkerThread, fleet: SimThre
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     fleet.fault("c1", "up")
     assert worker.stub.Apply(apply_request(), timeout=10).created
+
+
+def test_a_cluster_that_refuses_is_a_failed_precondition(
+    worker: WorkerThread, fleet: SimThread
+) -> None:
+    """403 Forbidden (a quota, an admission rule) is this cluster refusing, not a bad request:
+    the proxy re-places such a part elsewhere, and keeps INVALID_ARGUMENT for bad templates."""
+    fleet.fault("c1", "forbid-creates")
+    with pytest.raises(grpc.RpcError) as err:
+        worker.stub.Apply(apply_request(), timeout=10)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "forbid-creates" in (err.value.details() or "")
+    fleet.fault("c1", "clear")
+    assert worker.stub.Apply(apply_request(), timeout=10).created
