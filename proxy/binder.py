@@ -6,6 +6,11 @@ worker -> Applied -> Ready once the worker reports every replica ready. A part s
 zero is removed from its cluster; a deleted workload is removed everywhere and then
 finalized (record and reservations dropped). Results go back through the writer, so they
 never race a concurrent scale.
+
+A permanent apply error fails the part, with two kinds: INVALID_ARGUMENT (a template no
+cluster would take) stays Failed; FAILED_PRECONDITION (this cluster refuses: a name taken by
+an object the federation does not own, a quota, an admission rule) releases the part's
+reservation and re-places its replicas elsewhere, once (see migration.replace_refused).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import grpc
 
 from fed.v1 import types_pb2, worker_pb2
 from proxy.errors import ApiError
+from proxy.migration import Refused
 from proxy.routing import WorkerRouter
 from proxy.workloads import Finalize, PhaseReport, WorkloadWriter
 
@@ -169,9 +175,17 @@ class Binder:
         except grpc.aio.AioRpcError as error:
             if error.code() not in _PERMANENT:
                 raise
-            await self._report(
-                workload, part, Phase.WORKLOAD_PHASE_FAILED, 0, error.details() or ""
-            )
+            reason = error.details() or error.code().name
+            if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                _log.warning(
+                    "apply refused, re-placing",
+                    extra={"workload": f"{spec.namespace}/{spec.name}", "cluster": part.cluster,
+                           "err": reason},
+                )  # fmt: skip
+                refused = Refused(spec.namespace, spec.name, part.cluster, part.replicas, reason)
+                await self._writer.submit(refused)
+                return
+            await self._report(workload, part, Phase.WORKLOAD_PHASE_FAILED, 0, reason)
             return
         await self._report(workload, part, Phase.WORKLOAD_PHASE_APPLIED, 0, "")
 
@@ -216,9 +230,19 @@ class Binder:
             reservation_id=part.reservation_id,
             epoch=self._epoch,
         )
-        await self._router.call(
-            part.cluster, lambda stub: stub.Remove(request, timeout=self._timeout_s)
-        )
+        try:
+            await self._router.call(
+                part.cluster, lambda stub: stub.Remove(request, timeout=self._timeout_s)
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            # The object of that name is not ours (a refused apply never created one): there
+            # is nothing of this workload's to remove there.
+            _log.info(
+                "nothing to remove",
+                extra={"workload": request.name, "cluster": part.cluster, "err": error.details()},
+            )
 
     async def _report(
         self,

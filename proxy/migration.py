@@ -61,6 +61,21 @@ class ReturnMove:
     operation_id: str
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A cluster refused to apply its part (FAILED_PRECONDITION: a name clash, a quota, an
+    admission rule): release that reservation and re-place the replicas elsewhere, once.
+
+    `replicas` is the part's size when the binder acted: a part changed since is not touched.
+    """
+
+    namespace: str
+    name: str
+    cluster: str
+    replicas: int
+    reason: str
+
+
 @dataclass
 class MoveResult:
     record: types_pb2.Workload | None  # the new record, None when nothing changes
@@ -107,6 +122,82 @@ def evacuate(
     if move.mode != Mode.FAILOVER_MODE_GRACEFUL:
         ops += _resize_sources(workload, record, move.sources, ledger, keys)
     return MoveResult(record, ops)
+
+
+def replace_refused(
+    workload: types_pb2.Workload, refused: Refused, cycle: Cycle, ledger: Ledger, keys: Keys
+) -> MoveResult:
+    """Move a refused part's replicas off its cluster at once (direct mode, no operation id, so
+    later moves are not blocked), releasing its reservation. Marked Failed instead, with the
+    reasons, when it is itself a re-placement, a move is in flight or nothing fits elsewhere;
+    replicas that fit nowhere stay on the refused part, Failed."""
+    part = next((p for p in workload.placement.clusters if p.cluster == refused.cluster), None)
+    if (
+        part is None
+        or part.replicas != refused.replicas
+        or part.phase != Phase.WORKLOAD_PHASE_RESERVED
+    ):
+        return MoveResult(None, [])
+    why = f"apply refused by {refused.cluster}: {refused.reason}"
+    if part.replaces:
+        return MoveResult(
+            _failed(workload, refused.cluster, f"{why} (re-placed from {part.replaces} already)"),
+            [],
+        )
+    if in_flight(workload):
+        return MoveResult(_failed(workload, refused.cluster, f"{why} (a move is in flight)"), [])
+    sources = frozenset({refused.cluster})
+    move = Evacuate(refused.namespace, refused.name, sources, "", Mode.FAILOVER_MODE_DIRECT)
+    request = PlacementRequest.from_spec(
+        workload.spec,
+        workload.placement,
+        evacuate=sources,
+        request_id=f"refused:{part.reservation_id}",
+    )
+    decision = cycle.decide(request)
+    if not decision.ok or _moved(decision, sources) == 0:
+        return MoveResult(
+            _failed(
+                workload, refused.cluster, f"{why}; nothing fits elsewhere: {_reasons(decision)}"
+            ),
+            [],
+        )
+    try:
+        changes = cycle.reserve(request, decision, release_evacuated=False)
+    except OverCommitError as error:
+        return MoveResult(_failed(workload, refused.cluster, f"{why}; {error}"), [])
+    ops: list[Op] = [
+        Put(keys.reservation(r.cluster, r.id), r.SerializeToString()) for r in changes.upserts
+    ]
+    ops += [Delete(keys.reservation(r.cluster, r.id)) for r in changes.releases]
+    record = _moved_record(workload, decision, move)
+    ops += _resize_sources(workload, record, sources, ledger, keys)
+    before = {p.cluster: p.replicas for p in workload.placement.clusters}
+    for item in record.placement.clusters:
+        if item.cluster == refused.cluster:
+            item.message = why
+            if item.replicas:
+                item.phase = Phase.WORKLOAD_PHASE_FAILED
+                item.message += f"; {item.replicas} replicas fit nowhere else"
+        elif item.replicas > before.get(item.cluster, 0):
+            item.replaces = refused.cluster
+    moved = _moved(decision, sources)
+    record.message = f"{why}; {moved} replicas re-placed elsewhere" + (
+        f", {decision.unplaced} fit nowhere: {_reasons(decision)}" if decision.unplaced else ""
+    )
+    return MoveResult(record, ops)
+
+
+def _failed(workload: types_pb2.Workload, cluster: str, message: str) -> types_pb2.Workload:
+    """The refused part Failed with the reasons; its reservation stays until a scale or delete."""
+    record = types_pb2.Workload()
+    record.CopyFrom(workload)
+    for part in record.placement.clusters:
+        if part.cluster == cluster:
+            part.phase = Phase.WORKLOAD_PHASE_FAILED
+            part.message = message
+    record.message = message
+    return record
 
 
 def return_back(

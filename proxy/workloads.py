@@ -26,7 +26,7 @@ from fed.v1 import federation_pb2, types_pb2
 from proxy import metrics, migration
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
 from proxy.ledger import Ledger
-from proxy.migration import CompleteMove, Evacuate, ReturnMove
+from proxy.migration import CompleteMove, Evacuate, Refused, ReturnMove
 from proxy.requests import Call, RequestIdReused, RequestLog, digest
 from proxy.scheduler.batcher import Batcher, Pending
 from proxy.scheduler.cycle import Cycle
@@ -64,8 +64,10 @@ class Finalize:
     name: str
 
 
-WriteItem = tuple[str, Message] | PhaseReport | Finalize | Evacuate | CompleteMove | ReturnMove
-_INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove, ReturnMove)
+WriteItem = (
+    tuple[str, Message] | PhaseReport | Finalize | Evacuate | CompleteMove | ReturnMove | Refused
+)
+_INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove, ReturnMove, Refused)
 
 
 @dataclass
@@ -224,7 +226,7 @@ class WorkloadWriter:
         if isinstance(work, Finalize):
             self._apply_finalize(item, work)
             return None
-        if isinstance(work, Evacuate | CompleteMove | ReturnMove):
+        if isinstance(work, Evacuate | CompleteMove | ReturnMove | Refused):
             self._apply_move(item, work)
             return None
         method, request = work
@@ -368,6 +370,8 @@ class WorkloadWriter:
                 part.phase = report.phase
                 part.ready_replicas = report.ready_replicas
                 part.message = report.message
+                if report.phase == Phase.WORKLOAD_PHASE_APPLIED:
+                    part.replaces = ""  # applied: a later refusal may re-place it once again
             record.placement.clusters.append(part)
         record.phase = overall_phase(record)
         if record == existing:
@@ -380,7 +384,9 @@ class WorkloadWriter:
         item.response = record
         item.workload = record
 
-    def _apply_move(self, item: _Prepared, move: Evacuate | CompleteMove | ReturnMove) -> None:
+    def _apply_move(
+        self, item: _Prepared, move: Evacuate | CompleteMove | ReturnMove | Refused
+    ) -> None:
         """A migration step; the response is the record after it (unchanged if it waits)."""
         key = (move.namespace, move.name)
         existing = self.workloads.get(key)
@@ -391,6 +397,10 @@ class WorkloadWriter:
             result = migration.evacuate(existing, move, self._cycle(), self.ledger, self._keys)
         elif isinstance(move, ReturnMove):
             result = migration.return_back(existing, move, self._cycle(), self.ledger, self._keys)
+        elif isinstance(move, Refused):
+            result = migration.replace_refused(
+                existing, move, self._cycle(), self.ledger, self._keys
+            )
         else:
             result = migration.complete(existing, move, self.ledger, self._keys)
         if result.record is None:

@@ -928,6 +928,7 @@ class ClusterPlacement(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     OPERATION_ID_FIELD_NUMBER: _builtins.int
     LEAVING_FIELD_NUMBER: _builtins.int
+    REPLACES_FIELD_NUMBER: _builtins.int
     cluster: _builtins.str
     replicas: _builtins.int
     reservation_id: _builtins.str
@@ -938,6 +939,8 @@ class ClusterPlacement(_message.Message):
     """a move in flight: the operation that added or drains this part"""
     leaving: _builtins.int
     """graceful moves: replicas that go once the targets are Ready"""
+    replaces: _builtins.str
+    """the cluster that refused these replicas (its apply failed) and"""
     def __init__(
         self,
         *,
@@ -949,10 +952,11 @@ class ClusterPlacement(_message.Message):
         message: _builtins.str = ...,
         operation_id: _builtins.str = ...,
         leaving: _builtins.int = ...,
+        replaces: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "leaving", b"leaving", "message", b"message", "operation_id", b"operation_id", "phase", b"phase", "ready_replicas", b"ready_replicas", "replicas", b"replicas", "reservation_id", b"reservation_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster", b"cluster", "leaving", b"leaving", "message", b"message", "operation_id", b"operation_id", "phase", b"phase", "ready_replicas", b"ready_replicas", "replaces", b"replaces", "replicas", b"replicas", "reservation_id", b"reservation_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
