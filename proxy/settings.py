@@ -11,8 +11,10 @@
         default_overcommit: 1.2
 
 Omitted keys keep the defaults of proxy.scheduler.policy; a policy named `default` replaces
-the one requests get without a name. They are validated at load (the error names the field)
-and reloaded on SIGHUP without a restart (see proxy.__main__); the other settings need one.
+the one requests get without a name. Flags and the environment work too, values as strings
+(`--set policies.batch.filters=cluster_state,fit --set policies.batch.scores.health.weight=2`).
+They are validated at load (the error names the field) and reloaded on SIGHUP without a
+restart (see proxy.__main__); the other settings need one.
 """
 
 from __future__ import annotations

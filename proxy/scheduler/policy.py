@@ -218,12 +218,21 @@ def _mapping(path: str, value: object) -> Mapping[str, object]:
 
 
 def _strings(path: str, value: object) -> list[str]:
+    """A list, or a comma-separated string (as environment variables and --set give it)."""
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise PolicyError(path, "must be a list of plugin names")
     return value
 
 
 def _number(path: str, value: object) -> float:
+    """A number, or a string holding one (as environment variables and --set give it)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise PolicyError(path, "must be a number") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PolicyError(path, "must be a number")
     return float(value)

@@ -67,7 +67,7 @@ def test_policy_from_settings() -> None:
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        ({"filters": "fit"}, "policies[p].filters"),
+        ({"filters": 3}, "policies[p].filters"),
         ({"scores": {"health": {"args": {"slow": 1}}}}, "policies[p].scores[health].args.slow"),
         ({"scores": {"health": {"weight": "x"}}}, "policies[p].scores[health].weight"),
         ({"scores": {"magic": {}}}, "policies[p].scores[magic]"),

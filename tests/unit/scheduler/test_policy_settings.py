@@ -52,6 +52,21 @@ def test_named_policies_are_decoded_from_the_yaml(tmp_path: Path) -> None:
     assert settings.proxy.batch_max == 64
 
 
+def test_policies_can_come_from_flags_and_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(
+        ProxySettings,
+        env={"FED_POLICIES__LEAN__DEFAULT_OVERCOMMIT": "1.5"},
+        overrides=[
+            "policies.lean.filters=cluster_state, fit",
+            "policies.lean.scores.health.weight=4",
+        ],
+    )
+    (lean,) = settings.scheduling_policies()
+    assert [spec.name for spec in lean.filters] == ["cluster_state", "fit"]
+    assert lean.scores == (ScoreSpec("health", 4.0, HealthArgs()),)
+    assert lean.default_overcommit == 1.5
+
+
 def test_no_policies_is_the_default(tmp_path: Path) -> None:
     settings = load(tmp_path, {})
     assert settings.policies == {}
