@@ -1,4 +1,4 @@
-"""fed-proxy: one replica of the Proxy layer (python -m proxy)."""
+"""fed-proxy: one replica of the Proxy layer (python -m proxy). SIGHUP reloads its policies."""
 
 from __future__ import annotations
 
