@@ -11,33 +11,39 @@ import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from prometheus_client import Histogram
-
 from proxy.metrics import PLUGIN_SECONDS
 from proxy.scheduler.framework import ClusterState, FilterPlugin, PluginContext, Score, ScorePlugin
 from proxy.scheduler.status import Status
 
 SAMPLE_EVERY = 10
-"""Plugin latency is observed for one filter call in ten, as the Kubernetes scheduler samples
-its plugin metrics: a histogram observation costs as much as a cheap filter."""
+"""Each plugin's latency is observed for its first filter call and one in ten after, as the
+Kubernetes scheduler samples its plugin metrics: an observation costs as much as a cheap
+filter."""
 
-_calls = itertools.count()
+
+class _Sampled:
+    """One plugin's latency histogram and its call count."""
+
+    def __init__(self, plugin: str, kind: str) -> None:
+        self.histogram = PLUGIN_SECONDS.labels(plugin, kind)
+        self.calls = itertools.count()
 
 
 @functools.cache
-def _latency(plugin: str, kind: str) -> Histogram:
-    return PLUGIN_SECONDS.labels(plugin, kind)
+def _latency(plugin: str, kind: str) -> _Sampled:
+    return _Sampled(plugin, kind)
 
 
 def run_filter(plugin: FilterPlugin, context: PluginContext, cluster: ClusterState) -> Status:
-    sampled = next(_calls) % SAMPLE_EVERY == 0
+    latency = _latency(plugin.name, "filter")
+    sampled = next(latency.calls) % SAMPLE_EVERY == 0
     started = time.perf_counter() if sampled else 0.0
     try:
         status = plugin.filter(context, cluster)
     except Exception as error:  # a faulty plugin rejects one cluster, it does not stop the cycle
         status = Status.error(f"plugin failed: {error!r}")
     if sampled:
-        _latency(plugin.name, "filter").observe(time.perf_counter() - started)
+        latency.histogram.observe(time.perf_counter() - started)
     return status.by(plugin.name)
 
 
@@ -67,7 +73,7 @@ def run_scores(
     for plugin in plugins:
         started = time.perf_counter()
         raw = {cluster.name: run_score(plugin, context, cluster) for cluster in clusters}
-        _latency(plugin.name, "score").observe(time.perf_counter() - started)
+        _latency(plugin.name, "score").histogram.observe(time.perf_counter() - started)
         for name, score in _normalised(plugin, raw).items():
             result[name][plugin.name] = score.clamped()
     return result
