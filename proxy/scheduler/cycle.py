@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from proxy.ledger import Ledger, OverCommitError
 from proxy.scheduler.assemble import added, assignments, failure, unchanged
 from proxy.scheduler.capacity import CapacityCache, ClusterCapacity
+from proxy.scheduler.class_memo import ClassMemo, ClusterResult
 from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.diagnosis import Diagnosis
 from proxy.scheduler.divide import Candidate, Rules, divide
@@ -23,7 +24,13 @@ from proxy.scheduler.model import ClusterView, PlacementRequest, Snapshot
 from proxy.scheduler.plugin_set import PluginSet
 from proxy.scheduler.reservations import reservation_changes
 from proxy.scheduler.resources import ZERO, Quantity
-from proxy.scheduler.runner import run_filters, run_scores, weighted_total
+from proxy.scheduler.runner import (
+    normalised_scores,
+    raw_scores,
+    run_filters,
+    run_scores,
+    weighted_total,
+)
 from proxy.scheduler.status import Status
 from proxy.scheduler.validation import resolve_policy
 
@@ -81,6 +88,7 @@ class Cycle:
         plugin_sets: Mapping[str, PluginSet],
         share_classes: bool = True,
         capacities: CapacityCache | None = None,
+        memo: ClassMemo | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.ledger = ledger
@@ -90,6 +98,7 @@ class Cycle:
         self.policies = {name: plugins.policy for name, plugins in plugin_sets.items()}
         self._classes: dict[ClassKey, EquivalenceClass] = {}
         self.capacities = capacities if capacities is not None else CapacityCache()
+        self._memo = memo if share_classes else None
 
     @property
     def class_count(self) -> int:
@@ -119,20 +128,34 @@ class Cycle:
 
     def _build_class(self, key: ClassKey, plugins: PluginSet) -> EquivalenceClass:
         context = PluginContext(key.shape, key.selection)
-        rejected: dict[str, Status] = {}
-        passed: list[ClusterState] = []
+        known = self._memo.results(key) if self._memo is not None else {}
+        results: dict[str, ClusterResult] = {}
         for view in self.snapshot.clusters:
-            state = self.state(view, plugins)
-            status = run_filters(plugins.static_filters, context, state)
-            if status.ok:
-                passed.append(state)
-            else:
-                rejected[view.name] = status
-        scores = run_scores(plugins.class_scores, context, passed)
+            result = known.get(view.name)
+            if result is None or not result.current(view, self.ledger):
+                result = self._cluster_result(view, plugins, context)
+            results[view.name] = result
+        if self._memo is not None:
+            self._memo.store(key, results)
+        rejected = {name: r.verdict for name, r in results.items() if not r.verdict.ok}
+        passed = tuple(view for view in self.snapshot.clusters if view.name not in rejected)
+        scores = normalised_scores(
+            plugins.class_scores, {view.name: results[view.name].raw for view in passed}
+        )
         weights = dict(key.weights)
         base = {name: weighted_total(items, weights) for name, items in scores.items()}
-        views = tuple(state.view for state in passed)
-        return EquivalenceClass(key, plugins, context, rejected, views, scores, base, weights)
+        return EquivalenceClass(key, plugins, context, rejected, passed, scores, base, weights)
+
+    def _cluster_result(
+        self, view: ClusterView, plugins: PluginSet, context: PluginContext
+    ) -> ClusterResult:
+        state = self.state(view, plugins)
+        verdict = run_filters(plugins.static_filters, context, state)
+        raw = raw_scores(plugins.class_scores, context, state) if verdict.ok else {}
+        generation = self.ledger.generation(view.name)
+        return ClusterResult(
+            view.spec, view.status, view.health, self.ledger, generation, verdict, raw
+        )
 
     def candidates(
         self, request: PlacementRequest, found: EquivalenceClass

@@ -10,6 +10,7 @@ from proxy.ledger import Ledger, OverCommitError
 from proxy.metrics import CLASSES_PER_BATCH
 from proxy.scheduler.assemble import unchanged
 from proxy.scheduler.capacity import CapacityCache
+from proxy.scheduler.class_memo import ClassMemo
 from proxy.scheduler.cycle import Cycle
 from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.explain import explain
@@ -40,6 +41,7 @@ class Engine:
 
     def __init__(self, policies: Iterable[Policy] = (), registry: Registry | None = None) -> None:
         self.registry = registry or default_registry()
+        self.memo = ClassMemo()
         self.set_policies(policies)
         self.capacities = CapacityCache()
         self.last_scores = LastScores()
@@ -54,6 +56,7 @@ class Engine:
             name: PluginSet.build(policy, self.registry) for name, policy in chosen.items()
         }
         self.policies = chosen
+        self.memo.clear()
 
     def validate(self, request: PlacementRequest) -> None:
         """Raise PolicyError naming the first invalid field of the request."""
@@ -61,7 +64,7 @@ class Engine:
 
     def cycle(self, snapshot: Snapshot, ledger: Ledger, share_classes: bool = True) -> Cycle:
         """A cycle for callers that decide and reserve step by step (failover, drills)."""
-        return Cycle(snapshot, ledger, self.plugin_sets, share_classes, self.capacities)
+        return Cycle(snapshot, ledger, self.plugin_sets, share_classes, self.capacities, self.memo)
 
     def schedule(self, snapshot: Snapshot, ledger: Ledger, request: PlacementRequest) -> Decision:
         """Decide one request; the ledger is not changed (see reserve)."""

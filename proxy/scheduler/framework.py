@@ -48,6 +48,8 @@ class Score:
     reason: str
 
     def clamped(self) -> Score:
+        if 0.0 <= self.value <= MAX_SCORE:
+            return self
         return Score(min(max(self.value, 0.0), MAX_SCORE), self.reason)
 
 

@@ -16,7 +16,7 @@ from proxy.scheduler.framework import ClusterState, FilterPlugin, PluginContext,
 from proxy.scheduler.status import Status
 
 SAMPLE_EVERY = 10
-"""Each plugin's latency is observed for its first filter call and one in ten after, as the
+"""Each plugin's latency is observed for its first call and one in ten after, as the
 Kubernetes scheduler samples its plugin metrics: an observation costs as much as a cheap
 filter."""
 
@@ -59,24 +59,44 @@ def run_filters(
 
 
 def run_score(plugin: ScorePlugin, context: PluginContext, cluster: ClusterState) -> Score:
+    latency = _latency(plugin.name, "score")
+    sampled = next(latency.calls) % SAMPLE_EVERY == 0
+    started = time.perf_counter() if sampled else 0.0
     try:
-        return plugin.score(context, cluster)
+        score = plugin.score(context, cluster)
     except Exception as error:  # a faulty plugin scores zero, it does not stop the cycle
-        return Score(0.0, f"plugin failed: {error!r}")
+        score = Score(0.0, f"plugin failed: {error!r}")
+    if sampled:
+        latency.histogram.observe(time.perf_counter() - started)
+    return score
+
+
+def raw_scores(
+    plugins: Sequence[ScorePlugin], context: PluginContext, cluster: ClusterState
+) -> dict[str, Score]:
+    """Per plugin: one cluster's score before normalising."""
+    return {plugin.name: run_score(plugin, context, cluster) for plugin in plugins}
+
+
+def normalised_scores(
+    plugins: Sequence[ScorePlugin], raw: Mapping[str, Mapping[str, Score]]
+) -> dict[str, dict[str, Score]]:
+    """Per cluster, per plugin: the normalised, clamped score, from every cluster's raw
+    scores (normalising rescales all feasible clusters together)."""
+    result: dict[str, dict[str, Score]] = {name: {} for name in raw}
+    for plugin in plugins:
+        column = {name: scores[plugin.name] for name, scores in raw.items()}
+        for name, score in _normalised(plugin, column).items():
+            result[name][plugin.name] = score.clamped()
+    return result
 
 
 def run_scores(
     plugins: Sequence[ScorePlugin], context: PluginContext, clusters: Sequence[ClusterState]
 ) -> dict[str, dict[str, Score]]:
     """Per cluster, per plugin: the normalised, clamped score."""
-    result: dict[str, dict[str, Score]] = {cluster.name: {} for cluster in clusters}
-    for plugin in plugins:
-        started = time.perf_counter()
-        raw = {cluster.name: run_score(plugin, context, cluster) for cluster in clusters}
-        _latency(plugin.name, "score").histogram.observe(time.perf_counter() - started)
-        for name, score in _normalised(plugin, raw).items():
-            result[name][plugin.name] = score.clamped()
-    return result
+    raw = {cluster.name: raw_scores(plugins, context, cluster) for cluster in clusters}
+    return normalised_scores(plugins, raw)
 
 
 def _normalised(plugin: ScorePlugin, raw: Mapping[str, Score]) -> Mapping[str, Score]:

@@ -1,0 +1,66 @@
+"""The class memo: per-cluster plugin results reused across cycles only while still valid."""
+
+from __future__ import annotations
+
+import pytest
+from unit.scheduler.scheduler_fleet import Fake, fleet, request
+
+from proxy.ledger import Ledger
+from proxy.scheduler.cycle import Cycle
+from proxy.scheduler.engine import Engine
+from proxy.scheduler.policy import Policy
+
+
+def _rerun_clusters(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the clusters whose static filters and class scores were run again."""
+    rerun: list[str] = []
+    original = Cycle._cluster_result
+
+    def spy(self: Cycle, view, plugins, context):  # type: ignore[no-untyped-def]
+        rerun.append(view.name)
+        return original(self, view, plugins, context)
+
+    monkeypatch.setattr(Cycle, "_cluster_result", spy)
+    return rerun
+
+
+def test_a_later_batch_reruns_only_the_clusters_whose_reservations_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, ledger = Engine(), Ledger()
+    snapshot = fleet(Fake("a"), Fake("b"), Fake("c"))
+    rerun = _rerun_clusters(monkeypatch)
+    (first,) = engine.schedule_batch(snapshot, ledger, [request(2, workload="t/one")])
+    assert sorted(rerun) == ["a", "b", "c"]
+    touched = {item.cluster for item in first.changes.upserts}
+    rerun.clear()
+    engine.schedule_batch(snapshot, ledger, [request(2, workload="t/two")])
+    assert sorted(rerun) == sorted(touched)
+
+
+def test_a_new_status_or_a_policy_reload_reruns_the_plugins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine, ledger = Engine(), Ledger()
+    engine.schedule_batch(fleet(Fake("a"), Fake("b")), ledger, [request(1, workload="t/x")])
+    rerun = _rerun_clusters(monkeypatch)
+    engine.schedule_batch(fleet(Fake("a"), Fake("b")), ledger, [request(1, workload="t/y")])
+    assert sorted(rerun) == ["a", "b"]
+    snapshot = fleet(Fake("a"), Fake("b"))
+    engine.schedule_batch(snapshot, ledger, [request(1, workload="t/z")])
+    rerun.clear()
+    engine.set_policies([Policy()])
+    engine.schedule_batch(snapshot, ledger, [request(0, workload="t/w")])
+    assert sorted(rerun) == ["a", "b"]
+
+
+def test_decisions_with_a_warm_memo_equal_those_of_a_fresh_engine() -> None:
+    snapshot = fleet(
+        Fake("a", nodes=3), Fake("b", nodes=5, region="us"), Fake("c", nodes=2, zone="eu-b")
+    )
+    warm, warm_ledger, cold_ledger = Engine(), Ledger(), Ledger()
+    for batch in range(8):
+        requests = [request(1 + (batch + i) % 4, workload=f"t/w{batch}-{i}") for i in range(3)]
+        kept = warm.schedule_batch(snapshot, warm_ledger, requests)
+        fresh = Engine().schedule_batch(snapshot, cold_ledger, requests)
+        assert [o.decision for o in kept] == [o.decision for o in fresh]
