@@ -64,6 +64,9 @@ class Batcher(Generic[ItemT, ResultT]):
             batch = [await self._queue.get()]
             deadline = asyncio.get_running_loop().time() + self._window_s
             while len(batch) < self._max_size:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    continue
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break

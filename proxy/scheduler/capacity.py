@@ -169,6 +169,20 @@ def _grades(
     return buckets
 
 
+def _same_capacity(
+    before: types_pb2.ClusterStatus | None, after: types_pb2.ClusterStatus | None
+) -> bool:
+    """The status fields a capacity is built from are equal."""
+    if before is None or after is None:
+        return before is after
+    return (
+        before.allocatable == after.allocatable
+        and before.foreign_requested == after.foreign_requested
+        and before.node_grades == after.node_grades
+        and before.reservation_pods == after.reservation_pods
+    )
+
+
 @dataclass
 class _Cached:
     ledger: Ledger
@@ -181,7 +195,7 @@ class _Cached:
 class CapacityCache:
     """Cluster capacities kept across scheduling cycles and advanced incrementally.
 
-    A cached capacity stays valid while the cluster's status and spec are the same objects;
+    A cached capacity stays valid while the cluster's status and spec give the same capacity;
     reservations added since are first-fitted onto the cached grades, exactly as a rebuild
     would (a build first-fits in the ledger's order, and new reservations come last). A
     resized or released reservation, a new status or an overflowing change log rebuilds it.
@@ -209,7 +223,13 @@ class CapacityCache:
 
     @staticmethod
     def _same_inputs(cached: _Cached, view: ClusterView, ledger: Ledger) -> bool:
-        return cached.ledger is ledger and cached.status is view.status and cached.spec is view.spec
+        """Same ledger, and a spec and status that give the same capacity: a heartbeat that
+        changes only the time or the health figures does not cost a rebuild."""
+        if cached.ledger is not ledger:
+            return False
+        if cached.spec is not view.spec and cached.spec.overcommit != view.spec.overcommit:
+            return False
+        return cached.status is view.status or _same_capacity(cached.status, view.status)
 
     @staticmethod
     def _advance(cached: _Cached, view: ClusterView, ledger: Ledger) -> ClusterCapacity | None:

@@ -51,10 +51,27 @@ def test_incremental_capacity_equals_a_rebuild(sequence: list[tuple[int, int, in
             assert cached.max_replicas(probe) == rebuilt.max_replicas(probe)
 
 
-def test_a_new_status_object_invalidates_the_cached_capacity() -> None:
+def test_a_heartbeat_that_changes_no_capacity_input_keeps_the_cached_capacity() -> None:
     ledger = Ledger([reservation("a", 2, rid="r1")])
     cache = CapacityCache()
     first = cache.get(CLUSTER.view(), ledger, 1.0)
-    assert cache.get(CLUSTER.view(), ledger, 1.0) is not first
-    same_view = CLUSTER.view()
-    assert cache.get(same_view, ledger, 1.0) is cache.get(same_view, ledger, 1.0)
+    later = CLUSTER.view()
+    assert later.status is not None
+    later.status.heartbeat.GetCurrentTime()
+    later.status.hot_node_ratio = 0.5
+    assert cache.get(later, ledger, 1.0) is first
+
+
+def test_a_status_with_other_capacity_inputs_rebuilds_the_capacity() -> None:
+    ledger = Ledger([reservation("a", 2, rid="r1")])
+    cache = CapacityCache()
+    first = cache.get(CLUSTER.view(), ledger, 1.0)
+    for changed in (
+        Fake("a", nodes=7, node_cpu=8000, node_memory=16 * GI),
+        Fake("a", nodes=6, node_cpu=8000, node_memory=16 * GI, reservation_pods={"r1": 2}),
+        Fake("a", nodes=6, node_cpu=8000, node_memory=16 * GI, foreign=Quantity(1000)),
+    ):
+        rebuilt = cache.get(changed.view(), ledger, 1.0)
+        assert rebuilt is not first
+        assert rebuilt == fresh(changed.view(), ledger)
+        first = rebuilt

@@ -1,0 +1,38 @@
+"""The batching window: what is already queued joins the batch at once, up to the cap."""
+
+from __future__ import annotations
+
+import asyncio
+
+from proxy.scheduler.batcher import Batcher, Pending
+
+
+async def test_queued_requests_form_one_batch_capped_at_max_size() -> None:
+    batches: list[list[int]] = []
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        batches.append([pending.item for pending in batch])
+        for pending in batch:
+            pending.future.set_result(pending.item * 10)
+
+    batcher: Batcher[int, int] = Batcher(process, window_s=60.0, max_size=3)
+    submitted = [asyncio.ensure_future(batcher.submit(item)) for item in range(5)]
+    batcher.start()  # its task runs after the five submits have queued their items
+    assert await asyncio.gather(*submitted[:3]) == [0, 10, 20]
+    assert batches == [[0, 1, 2]]
+    await batcher.stop(RuntimeError("stopped"))
+
+
+async def test_a_lone_request_waits_out_the_window_then_goes_alone() -> None:
+    sizes: list[int] = []
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        sizes.append(len(batch))
+        for pending in batch:
+            pending.future.set_result(pending.item)
+
+    batcher: Batcher[int, int] = Batcher(process, window_s=0.001, max_size=10)
+    batcher.start()
+    assert await batcher.submit(7) == 7
+    assert sizes == [1]
+    await batcher.stop(RuntimeError("stopped"))
