@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.election import Leadership
-from common.etcd_store import Delete, Op, Put
+from common.etcd_store import Compare, Delete, Op, Put
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
 from proxy import metrics, migration
@@ -72,9 +72,14 @@ _INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove, ReturnMove, Refused)
 
 @dataclass
 class _Prepared:
+    """One write of a round: its ops, and its answer once the round commits (`error` or
+    `response`; answers wait for the commit, which proves the call was not a repeat)."""
+
     pending: Pending[WriteItem, Message]
+    call: Call | None = None
     ops: list[Op] = field(default_factory=list)
     response: Message | None = None
+    error: Exception | None = None
     workload: types_pb2.Workload | None = None
 
 
@@ -127,28 +132,67 @@ class WorkloadWriter:
         metrics.RESERVATIONS.set(len(self.ledger))
 
     async def _process_round(self, batch: list[Pending[WriteItem, Message]]) -> None:
+        """Schedule and commit one round. Request ids are checked optimistically: the commit
+        compares every call's request key to absent, so a round of new calls costs no read;
+        when a key exists (a retry), the round is undone, the recorded answers are read and
+        the rest runs again. A round with more calls than a txn can compare reads first."""
         await self._requests.refresh_lease()
+        prepared = self._admit(batch)
+        calls = sum(1 for item in prepared if item.call is not None)
+        if calls > self._leadership.max_ops:
+            prepared = await self._answer_repeats(prepared)
+        elif await self._try_round(prepared, verify_new=True):
+            return
+        else:
+            prepared = await self._answer_repeats(prepared)
+        await self._try_round(prepared, verify_new=False)
+
+    async def _try_round(self, prepared: list[_Prepared], *, verify_new: bool) -> bool:
+        """Schedule and commit; False (and nothing changed) when a call turned out to be a
+        repeat. Answers are given only after the commit."""
         checkpoint = self.ledger.checkpoint()
         self._undo = {}
         self._round_cycle = None
-        prepared = await self._prepare(batch)
         self._schedule(prepared)
+        compares = self._requests_absent(prepared) if verify_new else []
         try:
-            await self._commit(prepared)
+            committed = await self._commit(prepared, compares)
         except BaseException as exc:
-            self.ledger.rollback(checkpoint)
-            self._roll_back_workloads()
+            self._undo_round(checkpoint)
             error = ApiError(grpc.StatusCode.UNAVAILABLE, f"not committed: {exc}")
             for item in prepared:
                 if not item.pending.future.done():
                     item.pending.future.set_exception(error)
             raise
+        if not committed:
+            self._undo_round(checkpoint)
+            return False
         self.ledger.commit()
         for item in prepared:
-            if item.workload is not None:
-                self._on_commit(item.workload)
-            if not item.pending.future.done() and item.response is not None:
-                item.pending.future.set_result(item.response)
+            self._answer(item)
+        return True
+
+    def _requests_absent(self, prepared: list[_Prepared]) -> list[Compare]:
+        """No call of the round has been answered before: its request key does not exist."""
+        return [
+            Compare.absent(self._keys.request(item.call.request_id))
+            for item in prepared
+            if item.call is not None
+        ]
+
+    def _undo_round(self, checkpoint: int) -> None:
+        self.ledger.rollback(checkpoint)
+        self._roll_back_workloads()
+
+    def _answer(self, item: _Prepared) -> None:
+        if item.workload is not None:
+            self._on_commit(item.workload)
+        if item.pending.future.done():
+            return
+        if item.error is not None:
+            item.pending.future.set_exception(item.error)
+        elif item.response is not None:
+            item.pending.future.set_result(item.response)
 
     def _set_workload(self, key: tuple[str, str], workload: types_pb2.Workload | None) -> None:
         """Change the in-memory records, remembering how to undo it if the commit fails."""
@@ -167,9 +211,8 @@ class WorkloadWriter:
                 self.workloads[key] = before
         self._undo = {}
 
-    async def _prepare(self, batch: list[Pending[WriteItem, Message]]) -> list[_Prepared]:
-        """Validate request ids and answer repeated calls from the request log (one read)."""
-        calls: list[tuple[Pending[WriteItem, Message], Call]] = []
+    def _admit(self, batch: list[Pending[WriteItem, Message]]) -> list[_Prepared]:
+        """The round's writes; a call with an invalid request id is refused at once."""
         prepared: list[_Prepared] = []
         for pending in batch:
             item = pending.item
@@ -183,16 +226,24 @@ class WorkloadWriter:
             except ApiError as error:
                 pending.future.set_exception(error)
                 continue
-            calls.append((pending, Call(request_id, method, digest(method, request))))
-        answers = await self._requests.answers([call for _, call in calls])
-        for (pending, call), answer in zip(calls, answers, strict=True):
-            if isinstance(answer, RequestIdReused):
-                pending.future.set_exception(ApiError(grpc.StatusCode.ALREADY_EXISTS, str(answer)))
-            elif answer is not None:
-                pending.future.set_result(_response_type(call.method)().FromString(answer))
-            else:
-                prepared.append(_Prepared(pending))
+            prepared.append(_Prepared(pending, Call(request_id, method, digest(method, request))))
         return prepared
+
+    async def _answer_repeats(self, prepared: list[_Prepared]) -> list[_Prepared]:
+        """Answer repeated calls from the request log (one read); the other writes, afresh."""
+        calls = [item.call for item in prepared if item.call is not None]
+        answers = iter(await self._requests.answers(calls))
+        remaining: list[_Prepared] = []
+        for item in prepared:
+            answer = next(answers) if item.call is not None else None
+            future = item.pending.future
+            if isinstance(answer, RequestIdReused):
+                future.set_exception(ApiError(grpc.StatusCode.ALREADY_EXISTS, str(answer)))
+            elif answer is not None and item.call is not None:
+                future.set_result(_response_type(item.call.method)().FromString(answer))
+            else:
+                remaining.append(_Prepared(item.pending, item.call))
+        return remaining
 
     def _schedule(self, prepared: list[_Prepared]) -> None:
         placements: list[tuple[_Prepared, PlacementRequest, types_pb2.WorkloadSpec]] = []
@@ -202,10 +253,10 @@ class WorkloadWriter:
                 if planned is not None:
                     self._engine.validate(planned[0])  # one bad request must not fail the batch
             except ApiError as error:
-                item.pending.future.set_exception(error)
+                item.error = error
                 continue
             except PolicyError as error:
-                item.pending.future.set_exception(invalid(error.field, error.message))
+                item.error = invalid(error.field, error.message)
                 continue
             if planned is not None:
                 placements.append((item, *planned))
@@ -288,11 +339,9 @@ class WorkloadWriter:
         decision, changes = outcome.decision, outcome.changes
         if not decision.ok:
             reasons = "; ".join(decision.reasons()) or decision.status.message()
-            item.pending.future.set_exception(
-                ApiError(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"cannot place {decision.workload} ({spec.replicas} replicas): {reasons}",
-                )
+            item.error = ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"cannot place {decision.workload} ({spec.replicas} replicas): {reasons}",
             )
             return
         workload = self._next_record(spec, _placement(decision, self._leadership.epoch))
@@ -433,16 +482,23 @@ class WorkloadWriter:
             if part.reservation_id and self.ledger.release(part.cluster, part.reservation_id):
                 item.ops.append(Delete(self._keys.reservation(part.cluster, part.reservation_id)))
 
-    async def _commit(self, prepared: list[_Prepared]) -> None:
-        """Fenced transactions, never splitting one request's ops across two of them."""
+    async def _commit(self, prepared: list[_Prepared], compares: Sequence[Compare]) -> bool:
+        """Fenced transactions, never splitting one request's ops across two of them. The
+        first carries `compares`; False (nothing written) when one of them failed."""
         chunk: list[Op] = []
+        first = True
         for item in prepared:
             if chunk and len(chunk) + len(item.ops) > self._leadership.max_ops:
-                await self._leadership.txn(chunk)
-                chunk = []
+                if not await self._commit_chunk(chunk, compares if first else ()):
+                    return False
+                chunk, first = [], False
             chunk.extend(item.ops)
-        if chunk:
-            await self._leadership.txn(chunk)
+        if chunk or (first and compares):
+            return await self._commit_chunk(chunk, compares if first else ())
+        return True
+
+    async def _commit_chunk(self, ops: list[Op], compares: Sequence[Compare]) -> bool:
+        return (await self._leadership.txn(ops, compares)).succeeded
 
 
 def _placement(decision: Decision, epoch: int) -> types_pb2.Placement:
@@ -467,18 +523,26 @@ def _call(item: WriteItem) -> tuple[str, Message]:
 def _rounds(
     batch: Sequence[Pending[WriteItem, Message]],
 ) -> list[list[Pending[WriteItem, Message]]]:
-    """Split a batch so that no round touches one workload twice (later ones wait a round)."""
+    """Split a batch so that no round touches one workload, or uses one request id, twice
+    (later ones wait a round and find the earlier one's effect and answer)."""
     rounds: list[list[Pending[WriteItem, Message]]] = []
-    seen: list[set[tuple[str, str]]] = []
+    seen: list[set[tuple[str, ...]]] = []
     for pending in batch:
-        key = _workload_key(pending.item)
-        index = next((i for i, keys in enumerate(seen) if key not in keys), len(rounds))
+        keys = _round_keys(pending.item)
+        index = next((i for i, used in enumerate(seen) if used.isdisjoint(keys)), len(rounds))
         if index == len(rounds):
             rounds.append([])
             seen.append(set())
         rounds[index].append(pending)
-        seen[index].add(key)
+        seen[index].update(keys)
     return rounds
+
+
+def _round_keys(item: WriteItem) -> set[tuple[str, ...]]:
+    keys: set[tuple[str, ...]] = {("workload", *_workload_key(item))}
+    if not isinstance(item, _INTERNAL):
+        keys.add(("request", getattr(item[1], "request_id", "")))
+    return keys
 
 
 def _workload_key(item: WriteItem) -> tuple[str, str]:

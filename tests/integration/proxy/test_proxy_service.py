@@ -244,3 +244,60 @@ async def test_metrics_show_requests_forwarding_batches_and_plugins(
     assert "fed_scheduler_classes_per_batch_count 1.0" in on_leader
     reservations = len((await store.range(keys.reservations_prefix())).kvs)
     assert f"fed_reservations {float(reservations)}" in on_leader
+
+
+async def test_repeated_request_ids_get_their_first_answer_whatever_changed_since(
+    proxies: list[ProxyProcess],
+    clusters: dict[str, str],
+    store: EtcdStore,
+    keys: Keys,
+    heartbeats: None,
+) -> None:
+    """The leader checks request ids inside its commit (no read for new calls): a repeat
+    arriving alone, mixed with new calls, concurrently with its twin, or after the fleet
+    filled up still gets its first answer and has one effect."""
+    leader, _ = await leader_of(proxies)
+    api = stub(leader.address)
+    await register_all(api, clusters)
+    capacity = len(clusters) * NODES * (NODE_CPU // 1000)
+
+    def place(request_id: str, name: str, replicas: int) -> federation_pb2.PlaceWorkloadRequest:
+        spec = workload(name, replicas, cpu=1000)
+        return federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
+
+    first = await api.PlaceWorkload(place("first", "first", 2))
+    twins = await asyncio.gather(*(api.PlaceWorkload(place("twin", "twin", 2)) for _ in range(2)))
+    assert twins[0] == twins[1]
+    mixed = await asyncio.gather(
+        api.PlaceWorkload(place("first", "first", 2)),
+        *(api.PlaceWorkload(place(f"new-{i}", f"new-{i}", 1)) for i in range(5)),
+    )
+    assert mixed[0] == first
+
+    def scale(request_id: str, replicas: int) -> federation_pb2.ScaleWorkloadRequest:
+        return federation_pb2.ScaleWorkloadRequest(
+            request_id=request_id, namespace="team-a", name="first", replicas=replicas
+        )
+
+    grown = await api.ScaleWorkload(scale("grow", 4))
+    await api.ScaleWorkload(scale("shrink", 2))
+    filler = place("filler", "filler", capacity - 2 - 2 - 5)
+    await api.PlaceWorkload(filler)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await api.PlaceWorkload(place("late", "late", 1))
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert await api.PlaceWorkload(place("first", "first", 2)) == first
+    assert await api.ScaleWorkload(scale("grow", 4)) == grown
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await api.PlaceWorkload(place("first", "other", 1))
+    assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    reservations = [
+        types_pb2.Reservation.FromString(kv.value)
+        for kv in (await store.range(keys.reservations_prefix())).kvs
+    ]
+    assert sum(item.replicas for item in reservations) == capacity
+    held = {item.workload for item in reservations}
+    assert held == {"team-a/first", "team-a/twin", "team-a/filler"} | {
+        f"team-a/new-{i}" for i in range(5)
+    }
