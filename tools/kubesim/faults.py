@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from dataclasses import dataclass
@@ -75,9 +74,9 @@ class FaultState:
     down: bool = False
     forbid_creates: bool = False
 
-    async def before_request(self, method: str = "GET") -> None:
-        if self.latency:
-            await asyncio.sleep(self.latency)
+    def check(self, method: str = "GET") -> None:
+        """Raise the injected error for this request, if any (the latency is the server's
+        to wait: most requests are answered without a task)."""
         if self.error_rate and random.random() < self.error_rate:
             raise ApiError(500, "kubesim: injected fault (error-rate)", "InternalError")
         if self.forbid_creates and method == "POST":

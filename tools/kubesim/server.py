@@ -1,4 +1,7 @@
-"""The Kubernetes REST API of one simulated cluster over real HTTP (aiohttp, loopback only)."""
+"""The Kubernetes REST API of one simulated cluster over real HTTP (loopback only).
+
+Requests are answered synchronously (see `httpd`) except watches and injected latency.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import yaml
-from aiohttp import web
 
 from tools.kubesim import discovery, openapi, protobuf, tables
 from tools.kubesim.errors import ApiError, bad_request, not_found
 from tools.kubesim.faults import FaultState
+from tools.kubesim.httpd import HttpServer, Reply, Request, Response, Stream
 from tools.kubesim.registry import DeleteOptions, ListResult, Registry
 from tools.kubesim.resources import BINDINGS, METRICS_GROUP, ResourceType, lookup
 from tools.kubesim.selectors import parse_field_selector, parse_label_selector
@@ -46,15 +49,15 @@ class Target:
     subresource: str
 
 
-def respond(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, content_type=JSON)
+def respond(body: bytes, status: int = 200) -> Response:
+    return Response(body, status)
 
 
-def respond_json(obj: Any, status: int = 200) -> web.Response:
-    return respond(dumps(obj), status)
+def respond_json(obj: Any, status: int = 200) -> Response:
+    return Response(dumps(obj), status)
 
 
-def error_response(error: ApiError) -> web.Response:
+def error_response(error: ApiError) -> Response:
     return respond_json(error.status(), error.code)
 
 
@@ -121,7 +124,7 @@ class ApiServer:
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
         self.port = 0
-        self._runner: web.AppRunner | None = None
+        self._http: HttpServer | None = None
 
     @property
     def url(self) -> str:
@@ -129,32 +132,37 @@ class ApiServer:
 
     @property
     def running(self) -> bool:
-        return self._runner is not None
+        return self._http is not None
 
     async def start(self, port: int = 0) -> None:
         """Listen on 127.0.0.1 (a free port the first time, the same port after an outage)."""
-        app = web.Application(client_max_size=64 * 1024**2)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", port or self.port, reuse_address=True)
-        await site.start()
-        sockets = runner.addresses
-        self.port = sockets[0][1]
-        self._runner = runner
+        server = HttpServer(self.handle)
+        self.port = await server.start("127.0.0.1", port or self.port)
+        self._http = server
 
     async def stop(self) -> None:
         """Close the listener and every open connection (watches are cut, not ended)."""
-        runner, self._runner = self._runner, None
-        if runner is None:
+        server, self._http = self._http, None
+        if server is None:
             return
         self.hub.close_all(abort=True)
-        await runner.cleanup()
+        await server.stop()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    def handle(self, request: Request) -> Reply:
+        """Answer `request` now, or return the awaitable that will (watches, latency)."""
+        if self.faults.latency:
+            return self._delayed(request, self.faults.latency)
+        return self._answer(request)
+
+    async def _delayed(self, request: Request, latency: float) -> Response | None:
+        await asyncio.sleep(latency)
+        reply = self._answer(request)
+        return reply if isinstance(reply, Response) else await reply
+
+    def _answer(self, request: Request) -> Reply:
         try:
-            await self.faults.before_request(request.method)
-            return await self._dispatch(request)
+            self.faults.check(request.method)
+            return self._dispatch(request)
         except ApiError as error:
             return error_response(error)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -164,7 +172,7 @@ class ApiServer:
             log.exception("kubesim failed on %s %s", request.method, request.path)
             return error_response(ApiError(500, "kubesim internal error", "InternalError"))
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    def _dispatch(self, request: Request) -> Reply:
         parts = [p for p in request.path.split("/") if p]
         if not parts:
             return respond_json({"paths": ["/api", "/api/v1", "/apis", "/version", "/healthz"]})
@@ -177,14 +185,14 @@ class ApiServer:
         if target.rt.group == METRICS_GROUP:
             return self._metrics(request, target)
         if target.rt is BINDINGS:
-            return await self._binding(request, target)
-        return await self._resource(request, target)
+            return self._binding(request, target)
+        return self._resource(request, target)
 
-    def _static(self, parts: list[str]) -> web.StreamResponse | None:
+    def _static(self, parts: list[str]) -> Response | None:
         if parts == ["version"]:
             return respond_json(discovery.version())
         if parts[0] in HEALTH_PATHS:
-            return web.Response(text="ok")
+            return Response(b"ok", content_type="text/plain; charset=utf-8")
         if parts[0] == "openapi" and parts[1:2] == ["v3"]:
             doc = openapi.root() if len(parts) == 2 else openapi.group_version("/".join(parts[2:]))
             if doc is None:
@@ -202,7 +210,7 @@ class ApiServer:
             return respond_json(doc)
         return None
 
-    def _metrics(self, request: web.Request, target: Target) -> web.Response:
+    def _metrics(self, request: Request, target: Target) -> Response:
         if request.method != "GET" or target.subresource:
             raise ApiError(405, f"{request.method} is not supported on {target.rt.plural}")
         labels = request.query.get("labelSelector", "")
@@ -224,15 +232,15 @@ class ApiServer:
             }
         )
 
-    async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
+    def _resource(self, request: Request, target: Target) -> Reply:
         method = request.method
         if method == "GET":
             if target.name is None:
                 if request.query.get("watch") in ("true", "1"):
-                    return await self._watch(request, target)
+                    return self._watch(request, target)
                 return self._list(request, target)
             return self._get(request, target)
-        body = await self._body(request)
+        body = self._body(request)
         if method == "POST":
             return self._post(target, body)
         if target.name is None:
@@ -248,16 +256,16 @@ class ApiServer:
                 target.rt,
                 target.namespace,
                 target.name,
-                DeleteOptions.parse(body, dict(request.query)),
+                DeleteOptions.parse(body, request.query),
             )
             return respond(entry.raw())
         raise ApiError(405, f"method {method} is not allowed")
 
-    async def _body(self, request: web.Request) -> Any:
-        raw = await request.read()
+    def _body(self, request: Request) -> Any:
+        raw = request.body
         if not raw:
             return None
-        content_type = request.headers.get("Content-Type", "")
+        content_type = request.headers.get("content-type", "")
         if content_type.startswith(PROTOBUF):
             return protobuf.decode(raw)
         if content_type.startswith(APPLY_PATCH) or content_type.startswith("application/yaml"):
@@ -270,20 +278,20 @@ class ApiServer:
         except ValueError as exc:
             raise bad_request(f"couldn't get version/kind; json parse error: {exc}") from exc
 
-    def _get(self, request: web.Request, target: Target) -> web.Response:
+    def _get(self, request: Request, target: Target) -> Response:
         assert target.name is not None
         if target.subresource == "scale":
             return respond_json(self.registry.scale(target.rt, target.namespace or "", target.name))
         if target.subresource not in ("", "status"):
             raise ApiError(405, f"GET is not supported on {target.subresource}")
         entry = self.registry.get(target.rt, target.namespace, target.name)
-        accept = request.headers.get("Accept", "")
+        accept = request.headers.get("accept", "")
         if tables.wants_table(accept):
             include = request.query.get("includeObject", "Metadata")
             return respond_json(tables.table(target.rt.plural, [entry], entry.rv, include))
         return respond(entry.raw())
 
-    def _list(self, request: web.Request, target: Target) -> web.Response:
+    def _list(self, request: Request, target: Target) -> Response:
         query = request.query
         result = self.registry.list(
             target.rt,
@@ -295,7 +303,7 @@ class ApiServer:
             query.get("resourceVersion", ""),
             query.get("resourceVersionMatch", ""),
         )
-        if tables.wants_table(request.headers.get("Accept", "")):
+        if tables.wants_table(request.headers.get("accept", "")):
             include = query.get("includeObject", "Metadata")
             doc = tables.table(
                 target.rt.plural, result.items, result.rv, include, result.continue_token
@@ -303,19 +311,19 @@ class ApiServer:
             return respond_json(doc)
         return respond(list_bytes(target.rt, result))
 
-    async def _binding(self, request: web.Request, target: Target) -> web.Response:
+    def _binding(self, request: Request, target: Target) -> Response:
         if request.method != "POST" or target.name is not None:
             raise ApiError(405, f"{request.method} is not supported on bindings")
-        body = await self._body(request)
+        body = self._body(request)
         name = ((body or {}).get("metadata") or {}).get("name", "")
         return self._bind(target.namespace or "", name, body)
 
-    def _bind(self, namespace: str, name: str, body: Any) -> web.Response:
+    def _bind(self, namespace: str, name: str, body: Any) -> Response:
         self.registry.bind(namespace, name, body)
         success = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
         return respond_json({**success, "code": 201}, 201)
 
-    def _post(self, target: Target, body: Any) -> web.Response:
+    def _post(self, target: Target, body: Any) -> Response:
         if target.subresource == "binding":
             assert target.name is not None
             return self._bind(target.namespace or "", target.name, body)
@@ -324,7 +332,7 @@ class ApiServer:
         entry = self.registry.create(target.rt, target.namespace, body)
         return respond(entry.raw(), 201)
 
-    def _put(self, target: Target, body: Any) -> web.Response:
+    def _put(self, target: Target, body: Any) -> Response:
         assert target.name is not None
         if target.subresource == "scale":
             return respond_json(
@@ -339,9 +347,9 @@ class ApiServer:
         )
         return respond(entry.raw())
 
-    def _patch(self, request: web.Request, target: Target, body: Any) -> web.Response:
+    def _patch(self, request: Request, target: Target, body: Any) -> Response:
         assert target.name is not None
-        content_type = request.headers.get("Content-Type", "")
+        content_type = request.headers.get("content-type", "")
         if target.subresource == "scale":
             return respond_json(
                 self.registry.update_scale(
@@ -361,7 +369,7 @@ class ApiServer:
         )
         return respond(entry.raw())
 
-    def _delete_collection(self, request: web.Request, target: Target, body: Any) -> web.Response:
+    def _delete_collection(self, request: Request, target: Target, body: Any) -> Response:
         query = request.query
         result = self.registry.list(
             target.rt,
@@ -369,7 +377,7 @@ class ApiServer:
             parse_label_selector(query.get("labelSelector")),
             parse_field_selector(query.get("fieldSelector"), target.rt.plural),
         )
-        options = DeleteOptions.parse(body, dict(query))
+        options = DeleteOptions.parse(body, query)
         deleted: list[Entry] = []
         for entry in result.items:
             meta = entry.meta
@@ -378,7 +386,8 @@ class ApiServer:
             )
         return respond(list_bytes(target.rt, ListResult(deleted, self.registry.store.rv)))
 
-    async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+    def _watch(self, request: Request, target: Target) -> Reply:
+        """Open a watch (selectors and the starting point are checked before streaming)."""
         query = request.query
         watcher = Watcher(
             target.rt.plural,
@@ -386,33 +395,29 @@ class ApiServer:
             parse_label_selector(query.get("labelSelector")),
             parse_field_selector(query.get("fieldSelector"), target.rt.plural),
             table=query.get("includeObject", "Metadata")
-            if tables.wants_table(request.headers.get("Accept", ""))
+            if tables.wants_table(request.headers.get("accept", ""))
             else "",
         )
         since = query.get("resourceVersion", "")
-        response = web.StreamResponse(headers={"Content-Type": JSON})
-        response.enable_chunked_encoding()
         initial = query.get("sendInitialEvents") in ("true", "1")
         try:
             self.hub.open(watcher, None if initial or since in ("", "0") else _int(since))
-            if initial:
-                watcher.push(self._bookmark(target.rt, initial_events_end=True))
         except ApiError as error:
-            await response.prepare(request)
-            await response.write(error_line(error))
-            await response.write_eof()
-            return response
+            return respond(error_line(error))
+        if initial:
+            watcher.push(self._bookmark(target.rt, initial_events_end=True))
+        return self._serve_watch(request, watcher, target)
+
+    async def _serve_watch(self, request: Request, watcher: Watcher, target: Target) -> None:
+        stream = request.stream()
+        stream.on_close(watcher.close)
         try:
-            await response.prepare(request)
-            await self._stream(request, response, watcher, target)
-        except ConnectionResetError:
-            log.debug("watch client went away")
+            await self._stream(request, stream, watcher, target)
         finally:
             self.hub.remove(watcher)
-        return response
 
     async def _stream(
-        self, request: web.Request, response: web.StreamResponse, watcher: Watcher, target: Target
+        self, request: Request, stream: Stream, watcher: Watcher, target: Target
     ) -> None:
         loop = asyncio.get_running_loop()
         timeout = _int(request.query.get("timeoutSeconds")) or self.watch_timeout
@@ -423,8 +428,9 @@ class ApiServer:
             if watcher.lines:
                 chunk = b"".join(watcher.lines)
                 watcher.lines.clear()
-                await response.write(chunk)
-            if watcher.closed:
+                stream.write(chunk)
+                await stream.drain()
+            if watcher.closed or stream.closed:
                 break
             now = loop.time()
             if now >= deadline:
@@ -438,10 +444,10 @@ class ApiServer:
             if not watcher.lines and not watcher.closed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(watcher.wakeup.wait(), wait)
-        if watcher.aborted and request.transport is not None:
-            request.transport.abort()
-            return
-        await response.write_eof()
+        if watcher.aborted:
+            stream.abort()
+        else:
+            stream.end()
 
     def _bookmark(self, rt: ResourceType, initial_events_end: bool = False) -> bytes:
         """A BOOKMARK; the one ending a sendInitialEvents stream carries the annotation
