@@ -94,7 +94,7 @@ class DeploymentController:
         self.recorder = recorder
         self.replicasets = replicasets
         self.queue: dict[str, None] = {}
-        registry.store.listeners.append(self.observe)
+        registry.store.subscribe(self.observe, DEPLOYMENTS.plural, REPLICASETS.plural, PODS.plural)
 
     def observe(self, change: Change) -> None:
         if change.resource == DEPLOYMENTS.plural and change.type != DELETED:

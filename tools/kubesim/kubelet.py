@@ -73,7 +73,7 @@ class Kubelet:
         self.pending_start: set[str] = set()
         self.pending_stop: set[str] = set()
         self.ip_counter: dict[str, int] = {}
-        registry.store.listeners.append(self.observe)
+        registry.store.subscribe(self.observe, PODS.plural)
 
     def observe(self, change: Change) -> None:
         if change.resource != PODS.plural or change.type == DELETED:

@@ -14,7 +14,7 @@ class GarbageCollector:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.owners: dict[str, None] = {}
-        registry.store.listeners.append(self.observe)
+        registry.store.subscribe(self.observe)
 
     def observe(self, change: Change) -> None:
         if change.type == DELETED:
@@ -53,7 +53,7 @@ class NamespaceController:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.terminating: dict[str, None] = {}
-        registry.store.listeners.append(self.observe)
+        registry.store.subscribe(self.observe, NAMESPACES.plural)
 
     def observe(self, change: Change) -> None:
         deleting = change.type != DELETED and change.new.meta.get("deletionTimestamp")

@@ -77,7 +77,7 @@ class ReplicaSetController:
         self.owned: dict[str, Owned] = {}
         self.pod_meta: dict[str, dict[str, Any]] = {}
         self.terminating: dict[str, set[str]] = {}
-        registry.store.listeners.append(self.observe)
+        registry.store.subscribe(self.observe, REPLICASETS.plural, PODS.plural)
 
     def counts(self, uid: str) -> tuple[int, int]:
         """(active pods, ready pods) of the replica set `uid`, as of now."""

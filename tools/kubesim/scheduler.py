@@ -83,6 +83,11 @@ def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
     return False
 
 
+def _canonical(value: Any) -> str:
+    """A hashable form of a nodeSelector or tolerations list (most pods have neither)."""
+    return json.dumps(value, sort_keys=True) if value else ""
+
+
 @dataclass
 class Verdict:
     """Why nodes were rejected, for the PodScheduled=False message."""
@@ -122,7 +127,7 @@ class Scheduler:
         self.parked: set[str] = set()
         self.capacity_changed = False
         self.failed: dict[tuple[int, int, str, str], str] = {}
-        registry.store.listeners.append(self.observe)
+        registry.store.subscribe(self.observe, PODS.plural, NODES.plural)
 
     def observe(self, change: Change) -> None:
         if change.resource == PODS.plural:
@@ -223,21 +228,19 @@ class Scheduler:
         signature = (
             cpu,
             memory,
-            json.dumps(spec.get("nodeSelector"), sort_keys=True),
-            json.dumps(spec.get("tolerations"), sort_keys=True),
+            _canonical(spec.get("nodeSelector")),
+            _canonical(spec.get("tolerations")),
         )
         message = self.failed.get(signature)
-        node = None
         if message is None:
             verdict = Verdict()
             node = self._pick(spec, cpu, memory, verdict)
-            message = verdict.message(len(self.nodes))
-        if node is None:
-            self.failed[signature] = message
-            self.parked.add(key)
-            self._mark_unschedulable(entry, message)
-            return
-        self.registry.assign(entry, node)
+            if node is not None:
+                self.registry.assign(entry, node)
+                return
+            message = self.failed[signature] = verdict.message(len(self.nodes))
+        self.parked.add(key)
+        self._mark_unschedulable(entry, message)
 
     def _pick(self, spec: dict[str, Any], cpu: int, memory: int, verdict: Verdict) -> str | None:
         """Least-allocated node among the first SAMPLE feasible ones from a rotating cursor

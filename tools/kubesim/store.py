@@ -18,9 +18,12 @@ MODIFIED = "MODIFIED"
 DELETED = "DELETED"
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(obj: Any) -> bytes:
     """Compact JSON bytes, as the API server writes them."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 @dataclass(slots=True)
@@ -100,7 +103,15 @@ class Store:
         self.history: deque[Change] = deque(maxlen=history_size)
         self.compacted = 0
         self.listeners: list[Listener] = []
+        self.resource_listeners: dict[str, list[Listener]] = {}
         self.dependents: dict[str, set[tuple[str, str]]] = {}
+
+    def subscribe(self, listener: Listener, *resources: str) -> None:
+        """Call `listener` with every committed change to `resources` (all when none given)."""
+        if not resources:
+            self.listeners.append(listener)
+        for resource in resources:
+            self.resource_listeners.setdefault(resource, []).append(listener)
 
     def table(self, resource: str) -> Table:
         table = self.tables.get(resource)
@@ -140,8 +151,12 @@ class Store:
         return entry
 
     def _index_owners(self, resource: str, key: str, old: Entry | None, new: Entry | None) -> None:
-        before = _owner_uids(old)
-        after = _owner_uids(new)
+        refs_before = old.meta.get("ownerReferences") if old is not None else None
+        refs_after = new.meta.get("ownerReferences") if new is not None else None
+        if refs_before is refs_after:
+            return
+        before = _owner_uids(refs_before)
+        after = _owner_uids(refs_after)
         if before == after:
             return
         for uid in before - after:
@@ -157,6 +172,8 @@ class Store:
         if len(self.history) == self.history.maxlen:
             self.compacted = self.history[0].rv
         self.history.append(change)
+        for listener in self.resource_listeners.get(change.resource, ()):
+            listener(change)
         for listener in self.listeners:
             listener(change)
 
@@ -187,10 +204,7 @@ class Store:
                 yield entry
 
 
-def _owner_uids(entry: Entry | None) -> frozenset[str]:
-    if entry is None:
-        return frozenset()
-    refs = entry.meta.get("ownerReferences")
+def _owner_uids(refs: list[dict[str, Any]] | None) -> frozenset[str]:
     if not refs:
         return frozenset()
     return frozenset(r.get("uid", "") for r in refs)

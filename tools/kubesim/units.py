@@ -32,7 +32,13 @@ def parse_quantity(value: Any) -> float:
     """A quantity as a float in base units; malformed values count as zero."""
     if isinstance(value, int | float):
         return float(value)
-    match = _QUANTITY.match(str(value).strip())
+    return _parse_text(str(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(value: str) -> float:
+    """Quantities repeat (every pod of a template asks the same), so parses are cached."""
+    match = _QUANTITY.match(value.strip())
     if not match or match.group(2) not in _SUFFIX:
         return 0.0
     return float(match.group(1)) * _SUFFIX[match.group(2)]

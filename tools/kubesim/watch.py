@@ -90,7 +90,7 @@ class WatchHub:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.watchers: dict[str, set[Watcher]] = {}
-        store.listeners.append(self._deliver)
+        store.subscribe(self._deliver)
 
     def _deliver(self, change: Change) -> None:
         for watcher in self.watchers.get(change.resource, ()):
