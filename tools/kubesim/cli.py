@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from tools.kubesim.faults import FAULTS
 from tools.kubesim.sim import KubeSim
 
 PR_SET_PDEATHSIG = 1
+GC_THRESHOLDS = (50_000, 20, 50)
 log = logging.getLogger("kubesim")
 
 
@@ -77,12 +79,23 @@ def die_with_parent(parent: int) -> None:
         sys.exit(1)
 
 
+def tune_gc() -> None:
+    """Make the cyclic collector cheap for a serving process: the store keeps immutable JSON
+    trees (no reference cycles) that only accumulate, which the default thresholds walk
+    again and again. What startup built is frozen; the young generation is collected after
+    50,000 allocations instead of 700."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def serve(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with KubeSim(config_from(args), args.out) as sim:
+        tune_gc()
         for info in sim.describe():
             log.info(
                 "cluster %s %s (%s/%s, %d nodes)",
