@@ -1,8 +1,11 @@
 """Binding: turning reserved placements into Deployments in the member clusters.
 
 After a commit the writer hands the workload over; a periodic sweep picks up whatever is
-not Ready yet (after a leader change, too). Per cluster part: Reserved -> Apply through a
-worker -> Applied -> Ready once the worker reports every replica ready. A part scaled to
+not Ready yet (after a leader change, too), from a set of unsettled workloads kept as records
+change, not by walking every workload. A workload whose clusters have no live worker is
+parked until workers or assignments change, instead of being retried. Per cluster part:
+Reserved -> Apply through a worker -> Applied -> Ready once the worker reports every
+replica ready. A part scaled to
 zero is removed from its cluster; a deleted workload is removed everywhere and then
 finalized (record and reservations dropped). Results go back through the writer, so they
 never race a concurrent scale.
@@ -19,13 +22,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 import grpc
 
 from fed.v1 import types_pb2, worker_pb2
+from proxy.cache import Change, FedCache
 from proxy.errors import ApiError
 from proxy.migration import Refused
-from proxy.routing import WorkerRouter
+from proxy.routing import NoWorker, WorkerRouter
 from proxy.workloads import Finalize, PhaseReport, WorkloadWriter
 
 _log = logging.getLogger(__name__)
@@ -42,11 +47,24 @@ def unsettled(workload: types_pb2.Workload) -> bool:
     return any(part.replicas == 0 for part in workload.placement.clusters)
 
 
+@dataclass
+class _Outcome:
+    """One binding pass over a workload: the parts that failed, and whether any worker
+    call answered (then the workload has parts to follow and is not left waiting)."""
+
+    failures: list[Exception]
+    reached: bool
+
+
+_NOW = (0.0, 0.0)
+
+
 class Binder:
     def __init__(
         self,
         writer: WorkloadWriter,
         router: WorkerRouter,
+        cache: FedCache,
         epoch: int,
         *,
         period_s: float,
@@ -54,6 +72,11 @@ class Binder:
     ) -> None:
         self._writer = writer
         self._router = router
+        self._cache = cache
+        self._changes: asyncio.Queue[Change] | None = None
+        self._unsettled: set[tuple[str, str]] = set()
+        self._parked: dict[str, set[tuple[str, str]]] = {}
+        self._parked_keys: set[tuple[str, str]] = set()
         self._epoch = epoch
         self._period_s = period_s
         self._timeout_s = rpc_timeout_s
@@ -65,13 +88,23 @@ class Binder:
         self._tasks: list[asyncio.Task[None]] = []
 
     def enqueue(self, workload: types_pb2.Workload) -> None:
+        """Bind this version of the workload soon (every committed record comes here)."""
         key = (workload.spec.namespace, workload.spec.name)
+        if unsettled(workload):
+            self._unsettled.add(key)
+        else:
+            self._unsettled.discard(key)
         if key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
 
     def start(self, parallelism: int = 8) -> None:
-        self._tasks = [asyncio.create_task(self._sweep(), name="binder-sweep")]
+        self._unsettled = {key for key, w in self._writer.workloads.items() if unsettled(w)}
+        self._changes = self._cache.subscribe()
+        self._tasks = [
+            asyncio.create_task(self._sweep(), name="binder-sweep"),
+            asyncio.create_task(self._wake_parked(), name="binder-wake"),
+        ]
         self._tasks += [
             asyncio.create_task(self._drain(), name=f"binder-{i}") for i in range(parallelism)
         ]
@@ -83,16 +116,58 @@ class Binder:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._changes is not None:
+            self._cache.unsubscribe(self._changes)
+            self._changes = None
 
     async def _sweep(self) -> None:
-        """Re-check what is unsettled; a workload that failed waits out its backoff."""
+        """Re-check what is unsettled; a workload that failed waits out its backoff, one
+        waiting for a worker waits for the worker."""
         while True:
-            now = time.monotonic()
-            for key, workload in list(self._writer.workloads.items()):
-                due = self._retry_at.get(key, (0.0, 0.0))[0] <= now
-                if due and unsettled(workload):
-                    self.enqueue(workload)
+            for workload in self.due(time.monotonic()):
+                self.enqueue(workload)
             await asyncio.sleep(self._period_s)
+
+    def due(self, now: float) -> list[types_pb2.Workload]:
+        """Unsettled workloads to bind again at `now`: not parked, past their backoff."""
+        found: list[types_pb2.Workload] = []
+        for key in list(self._unsettled):
+            workload = self._writer.workloads.get(key)
+            if workload is None or not unsettled(workload):
+                self._unsettled.discard(key)
+            elif key not in self._parked_keys and self._retry_at.get(key, _NOW)[0] <= now:
+                found.append(workload)
+        return found
+
+    async def _wake_parked(self) -> None:
+        """When workers or assignments change, bind what waited for a worker of a cluster
+        that now has one."""
+        assert self._changes is not None
+        prefixes = (self._cache.keys.workers_prefix(), self._cache.keys.assignments_prefix())
+        while True:
+            changes = [await self._changes.get()]
+            while not self._changes.empty():
+                changes.append(self._changes.get_nowait())
+            if any(c.resynced or c.key.startswith(prefixes) for c in changes):
+                self._wake(list(self._parked))
+
+    def _wake(self, clusters: list[str]) -> None:
+        for cluster in clusters:
+            if not self._router.workers_for(cluster):
+                continue
+            for key in self._parked.pop(cluster, set()):
+                self._parked_keys.discard(key)
+                workload = self._writer.workloads.get(key)
+                if workload is not None:
+                    self.enqueue(workload)
+
+    def _park(self, key: tuple[str, str], clusters: set[str]) -> None:
+        """Wait for a worker instead of retrying: a cluster without one costs nothing."""
+        self._retry_at.pop(key, None)
+        self._parked_keys.add(key)
+        for cluster in clusters:
+            self._parked.setdefault(cluster, set()).add(key)
+        self._wake(sorted(clusters))
 
     async def _drain(self) -> None:
         """One workload at a time per key: a request for a workload being bound is replayed
@@ -108,12 +183,7 @@ class Binder:
                 continue
             self._binding.add(key)
             try:
-                await self._bind(workload)
-            except (ApiError, grpc.aio.AioRpcError) as error:
-                self._back_off(key)
-                _log.debug("bind deferred", extra={"workload": "/".join(key), "err": str(error)})
-            else:
-                self._retry_at.pop(key, None)
+                self._settle(key, await self._bind(workload))
             finally:
                 self._binding.discard(key)
             if key in self._again:
@@ -122,6 +192,22 @@ class Binder:
                 if current is not None:
                     self.enqueue(current)
 
+    def _settle(self, key: tuple[str, str], outcome: _Outcome) -> None:
+        self._parked_keys.discard(key)
+        if not outcome.failures:
+            self._retry_at.pop(key, None)
+            return
+        waiting = {f.cluster for f in outcome.failures if isinstance(f, NoWorker)}
+        if not outcome.reached and len(waiting) == len(outcome.failures):
+            self._park(key, waiting)
+            return
+        self._back_off(key)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "bind deferred",
+                extra={"workload": "/".join(key), "err": str(outcome.failures[0])},
+            )
+
     def _back_off(self, key: tuple[str, str]) -> None:
         """Double the wait after each failure, from the sweep period up to ten seconds (a
         cluster back from an outage gets its orphans removed soon)."""
@@ -129,29 +215,35 @@ class Binder:
         delay = min(_MAX_BACKOFF_S, delay * 2)
         self._retry_at[key] = (time.monotonic() + delay, delay)
 
-    async def _bind(self, workload: types_pb2.Workload) -> None:
+    async def _bind(self, workload: types_pb2.Workload) -> _Outcome:
         """Every part on its own: an unreachable cluster does not hold up the others."""
         if workload.phase == Phase.WORKLOAD_PHASE_DELETING:
-            await self._delete_everywhere(workload)
-            return
-        failures: list[Exception] = []
+            try:
+                await self._delete_everywhere(workload)
+            except (ApiError, grpc.aio.AioRpcError) as error:
+                return _Outcome([error], reached=False)
+            return _Outcome([], reached=True)
+        outcome = _Outcome([], reached=False)
         for part in workload.placement.clusters:
             try:
-                await self._bind_part(workload, part)
+                outcome.reached |= await self._bind_part(workload, part)
             except (ApiError, grpc.aio.AioRpcError) as error:
-                failures.append(error)
-        if failures:
-            raise failures[0]
+                outcome.failures.append(error)
+        return outcome
 
     async def _bind_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
-    ) -> None:
+    ) -> bool:
+        """Act on one part; True when that took a worker call (which answered)."""
         if part.replicas == 0:
             await self._remove_part(workload, part)
         elif part.phase == Phase.WORKLOAD_PHASE_RESERVED:
             await self._apply_part(workload, part)
         elif part.phase in (Phase.WORKLOAD_PHASE_APPLIED, Phase.WORKLOAD_PHASE_DEGRADED):
             await self._observe_part(workload, part)
+        else:
+            return False
+        return True
 
     async def _apply_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement

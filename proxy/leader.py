@@ -81,6 +81,7 @@ class LeaderDuties:
         self.binder = Binder(
             self.writer,
             self._router,
+            self._cache,
             self.leadership.epoch,
             period_s=self._settings.bind_period_s,
             rpc_timeout_s=self._settings.worker_timeout_s,

@@ -12,6 +12,14 @@ from proxy.cache import FedCache
 from proxy.errors import ApiError
 
 T = TypeVar("T")
+
+
+class NoWorker(ApiError):
+    """No live worker serves the cluster: calls wait for one to be assigned."""
+
+    def __init__(self, cluster: str) -> None:
+        super().__init__(grpc.StatusCode.UNAVAILABLE, f"no live worker serves cluster {cluster}")
+        self.cluster = cluster
 _FAIL_OVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
@@ -44,7 +52,7 @@ class WorkerRouter:
         """Call the first worker of `cluster` that answers; the next one if it is down."""
         workers = self.workers_for(cluster)
         if not workers:
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, f"no live worker serves cluster {cluster}")
+            raise NoWorker(cluster)
         last: grpc.aio.AioRpcError | None = None
         for worker in workers:
             try:

@@ -1,0 +1,112 @@
+"""The binder parks a workload whose cluster has no live worker, and binds it when one comes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from common.keys import Keys
+from fed.v1 import types_pb2
+from proxy.binder import Binder
+from proxy.cache import Change
+from proxy.routing import NoWorker
+
+Phase = types_pb2.WorkloadPhase
+KEYS = Keys("/fed")
+
+
+class FakeCache:
+    keys = KEYS
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Change] = asyncio.Queue()
+
+    def subscribe(self) -> asyncio.Queue[Change]:
+        return self.queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
+        assert queue is self.queue
+
+
+class FakeRouter:
+    """Cluster c1 has no worker until `has_worker` is set; each call is signalled."""
+
+    def __init__(self) -> None:
+        self.has_worker = False
+        self.called = asyncio.Event()
+
+    def workers_for(self, cluster: str) -> list[str]:
+        return ["w1"] if self.has_worker else []
+
+    async def call(self, cluster: str, rpc: Callable[[Any], Awaitable[Any]]) -> Any:
+        self.called.set()
+        if not self.has_worker:
+            raise NoWorker(cluster)
+        return None
+
+
+class FakeWriter:
+    def __init__(self, workload: types_pb2.Workload) -> None:
+        self.workloads = {(workload.spec.namespace, workload.spec.name): workload}
+        self.reports: list[Any] = []
+
+    async def submit(self, item: Any) -> Any:
+        self.reports.append(item)
+        return types_pb2.Workload()
+
+
+def reserved(name: str) -> types_pb2.Workload:
+    part = types_pb2.ClusterPlacement(
+        cluster="c1", replicas=2, reservation_id="r1", phase=Phase.WORKLOAD_PHASE_RESERVED
+    )
+    return types_pb2.Workload(
+        spec=types_pb2.WorkloadSpec(namespace="team-a", name=name, replicas=2),
+        placement=types_pb2.Placement(clusters=[part]),
+        phase=Phase.WORKLOAD_PHASE_RESERVED,
+    )
+
+
+async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -> None:
+    workload = reserved("web")
+    cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
+    binder = Binder(
+        writer,  # type: ignore[arg-type]
+        router,  # type: ignore[arg-type]
+        cache,  # type: ignore[arg-type]
+        epoch=1,
+        period_s=0.001,
+        rpc_timeout_s=1.0,
+    )
+    binder.start(parallelism=1)
+    try:
+        binder.enqueue(workload)
+        await asyncio.wait_for(router.called.wait(), timeout=5)
+        router.called.clear()
+        assert binder.due(time.monotonic() + 3600) == []  # parked: no retry, however late
+        cache.queue.put_nowait(Change(2, KEYS.cluster_status("c1")))  # not about workers
+        router.has_worker = True
+        cache.queue.put_nowait(Change(3, KEYS.workers_prefix() + "w1"))
+        await asyncio.wait_for(router.called.wait(), timeout=5)
+    finally:
+        await binder.stop()
+
+
+async def test_a_failure_with_a_worker_backs_off_and_stays_due() -> None:
+    workload = reserved("api")
+    cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
+    router.has_worker = True
+    binder = Binder(
+        writer,  # type: ignore[arg-type]
+        router,  # type: ignore[arg-type]
+        cache,  # type: ignore[arg-type]
+        epoch=1,
+        period_s=60.0,
+        rpc_timeout_s=1.0,
+    )
+    binder.enqueue(workload)
+    assert binder.due(time.monotonic()) == [workload]
+    binder._back_off(("team-a", "api"))
+    assert binder.due(time.monotonic()) == []
+    assert binder.due(time.monotonic() + 3600) == [workload]
