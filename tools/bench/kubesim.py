@@ -13,6 +13,7 @@ import multiprocessing
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tools.bench.proc import cpu_seconds, rss_mib
 from tools.kubesim import SimConfig, SimProcess
 
 RSS_GOAL_MIB = 4096
+new_client: Callable[[str], client.ApiClient] = config.new_client_from_config
 
 
 @dataclass
@@ -53,7 +55,7 @@ def pod(name: str) -> client.V1Pod:
 
 def _client_worker(kubeconfig: str, names: list[str], start: Any, results: Any) -> None:
     """One client process: create then get its pods, timing each phase between barriers."""
-    core = client.CoreV1Api(config.new_client_from_config(kubeconfig))
+    core = client.CoreV1Api(new_client(kubeconfig))
     core.list_namespaced_pod("default", limit=1)
     start.wait()
     began, cpu_began = time.time(), time.process_time()
@@ -90,7 +92,7 @@ def api_throughput(pods: int, procs: int, out: Path) -> dict[str, float]:
         cpu_done = cpu_seconds(sim.pid)
         for worker in workers:
             worker.join(30)
-        core = client.CoreV1Api(config.new_client_from_config(kubeconfig))
+        core = client.CoreV1Api(new_client(kubeconfig))
         began = time.perf_counter()
         listed = len(core.list_namespaced_pod("default").items)
         list_s = time.perf_counter() - began

@@ -282,10 +282,10 @@ class Scheduler:
         if not state.schedulable:
             verdict.not_ready += 1
             return False
-        if any(state.labels.get(k) != v for k, v in selector.items()):
+        if selector and any(state.labels.get(k) != v for k, v in selector.items()):
             verdict.selector += 1
             return False
-        if any(not tolerates(tolerations, t) for t in state.taints):
+        if state.taints and any(not tolerates(tolerations, t) for t in state.taints):
             verdict.taint += 1
             return False
         if state.used_pods >= state.pods:
