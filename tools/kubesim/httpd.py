@@ -149,10 +149,10 @@ def encode_response(response: Response, keep_alive: bool, head_only: bool = Fals
     return head if head_only else head + response.body
 
 
-def _chunked_body(buf: bytes, start: int) -> tuple[bytes, int] | None:
+def _chunked_body(buf: bytes | bytearray, start: int) -> tuple[bytes, int] | None:
     """Decode a chunked body beginning at `start`: (body, end) or None when incomplete."""
-    parts: list[bytes] = []
-    pos = start
+    parts: list[bytes | bytearray] = []
+    pos, received = start, 0
     while True:
         eol = buf.find(b"\r\n", pos)
         if eol < 0:
@@ -168,11 +168,12 @@ def _chunked_body(buf: bytes, start: int) -> tuple[bytes, int] | None:
             return None
         parts.append(buf[eol + 2 : eol + 2 + size])
         pos = eol + 2 + size + 2
-        if sum(map(len, parts)) > MAX_BODY:
+        received += size
+        if received > MAX_BODY:
             raise BadRequest(413, "request body too large")
 
 
-def parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+def parse_head(head: bytes | bytearray) -> tuple[str, str, str, dict[str, str]]:
     """(method, target, version, headers with lower-case names) of a request head."""
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
@@ -211,7 +212,7 @@ class Connection(asyncio.BufferedProtocol):
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self.buffer = b""
+        self.buffer: bytes | bytearray = b""
         self._read_buffer = memoryview(bytearray(READ_SIZE))
         self.busy: asyncio.Task[None] | None = None
         self.closed = False
@@ -265,7 +266,12 @@ class Connection(asyncio.BufferedProtocol):
         self.data_received(bytes(self._read_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
-        self.buffer = self.buffer + data if self.buffer else data
+        if not self.buffer:
+            self.buffer = data
+        elif isinstance(self.buffer, bytearray):
+            self.buffer += data
+        else:
+            self.buffer = bytearray(self.buffer) + data  # a request in pieces: grow in place
         if self.busy is None:
             self._process()
         elif len(self.buffer) > MAX_HEAD and self.transport is not None:
@@ -309,7 +315,7 @@ class Connection(asyncio.BufferedProtocol):
             if len(buf) < stop:
                 self._continue(headers)
                 return None
-            body = buf[start:stop]
+            body = bytes(buf[start:stop])
         self.buffer = buf[stop:]
         self._continued = False
         connection = headers.get("connection", "").lower()

@@ -114,6 +114,26 @@ async def test_chunked_body_and_expect_continue(served: tuple[HttpServer, Echo, 
     writer.close()
 
 
+async def test_bodies_arriving_in_pieces(served: tuple[HttpServer, Echo, int]) -> None:
+    _, _, port = served
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    big = b"x" * 300_000
+    writer.write(b"POST /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(big))
+    for at in range(0, len(big), 70_000):
+        writer.write(big[at : at + 70_000])
+        await writer.drain()
+    status, _, body = await read_response(reader)
+    assert (status, body) == (201, b"POST /big [] " + big)
+    writer.write(b"PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+    await writer.drain()
+    writer.write(b"cde\r\n0\r\n")
+    await writer.drain()
+    writer.write(b"\r\n")
+    status, _, body = await read_response(reader)
+    assert (status, body) == (200, b"PUT /c [] abcde")
+    writer.close()
+
+
 async def test_connection_close_and_http10(served: tuple[HttpServer, Echo, int]) -> None:
     _, _, port = served
     for request in (
