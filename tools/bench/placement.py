@@ -20,12 +20,14 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from proxy.server import LEADER_SERVICE
 from tools.bench.proc import cpu_seconds
 from tools.devstack.child import JsonLinesChild
 
@@ -151,15 +153,22 @@ async def publish_once(store: EtcdStore, keys: Keys, clusters: int) -> None:
         await store.put(keys.cluster_status(name), status.SerializeToString())
 
 
-async def wait_leader(address: str) -> str:
-    """Wait until the proxy leads; returns its metrics endpoint (host:port)."""
-    stub = federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))
-    for _ in range(200):
-        topology = await stub.GetTopology(federation_pb2.GetTopologyRequest())
-        if topology.leader.member.address:
+async def wait_ready(address: str, clusters: int) -> str:
+    """Wait until the proxy leads and sees every cluster Ready; returns its metrics
+    endpoint (host:port)."""
+    channel = grpc.aio.insecure_channel(address)
+    health = health_pb2_grpc.HealthStub(channel)
+    api = federation_pb2_grpc.FederationStub(channel)
+    leading = health_pb2.HealthCheckRequest(service=LEADER_SERVICE)
+    for _ in range(400):
+        answer = await health.Check(leading)
+        listed = await api.ListClusters(federation_pb2.ListClustersRequest())
+        ready = [c for c in listed.clusters if c.health.health == types_pb2.CLUSTER_HEALTH_READY]
+        if answer.status == health_pb2.HealthCheckResponse.SERVING and len(ready) == clusters:
+            topology = await api.GetTopology(federation_pb2.GetTopologyRequest())
             return str(topology.leader.member.metrics_address)
         await asyncio.sleep(0.05)
-    raise TimeoutError("the proxy did not become leader")
+    raise TimeoutError("the proxy did not lead with every cluster Ready")
 
 
 def batch_totals(metrics_address: str) -> dict[str, float]:
@@ -206,7 +215,7 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
     try:
         echo_address = echo.expect("ready", 20)[0]["address"]
         proxy_address = proxy.expect("ready", 20)[0]["address"]
-        metrics_address = await wait_leader(proxy_address)
+        metrics_address = await wait_ready(proxy_address, args.clusters)
         await closed_loop(place_call(proxy_address, "warm"), args.clients, 1.0)
         echo_run = await closed_loop(
             place_call(echo_address, "e"), args.clients, args.seconds, {"server": echo.pid}
