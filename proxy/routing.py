@@ -20,6 +20,8 @@ class NoWorker(ApiError):
     def __init__(self, cluster: str) -> None:
         super().__init__(grpc.StatusCode.UNAVAILABLE, f"no live worker serves cluster {cluster}")
         self.cluster = cluster
+
+
 _FAIL_OVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
