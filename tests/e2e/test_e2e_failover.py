@@ -8,11 +8,9 @@ then a region drill whose leader is SIGKILLed half way.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import pytest
 from client import FederationClient
 from fed.v1 import federation_pb2, types_pb2
 from tools.devstack.stack import Stack, StackConfig, StackInfo, down
+from tools.kubesim.control import set_fault
 
 pytestmark = pytest.mark.integration
 Phase = types_pb2.WorkloadPhase
@@ -52,14 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
 
 
 def fault(stack: StackInfo, cluster: str, name: str) -> None:
-    doc = json.loads((Path(stack.dir) / "kubesim" / "clusters.json").read_text())
-    request = urllib.request.Request(
-        f"{doc['admin_url']}/clusters/{cluster}/faults",
-        data=json.dumps({"fault": name, "arg": None}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
+    set_fault(Path(stack.dir) / "kubesim", cluster, name)
 
 
 def spec(name: str, replicas: int, **policy: Any) -> types_pb2.WorkloadSpec:

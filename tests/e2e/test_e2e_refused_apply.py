@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
 from tools.devstack.stack import Stack, StackConfig, StackInfo, down
+from tools.kubesim.control import set_fault
 
 pytestmark = pytest.mark.integration
 Phase = types_pb2.WorkloadPhase
@@ -55,14 +55,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
 
 
 def fault(stack: StackInfo, cluster: str, name: str) -> None:
-    doc = json.loads((Path(stack.dir) / "kubesim" / "clusters.json").read_text())
-    request = urllib.request.Request(
-        f"{doc['admin_url']}/clusters/{cluster}/faults",
-        data=json.dumps({"fault": name, "arg": None}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
+    set_fault(Path(stack.dir) / "kubesim", cluster, name)
 
 
 def apps_api(stack: StackInfo, cluster: str) -> kubernetes.client.AppsV1Api:

@@ -13,12 +13,12 @@ import asyncio
 import json
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from client import FederationClient
 from fed.v1 import federation_pb2, types_pb2
 from tools.devstack.stack import Stack, StackConfig, StackInfo, down
+from tools.kubesim.control import set_fault
 
 READY = types_pb2.WORKLOAD_PHASE_READY
 
@@ -35,16 +35,6 @@ def spec(index: int) -> types_pb2.WorkloadSpec:
 
 def on_victim(workload: types_pb2.Workload, victim: str) -> bool:
     return any(p.cluster == victim and p.replicas for p in workload.placement.clusters)
-
-
-def take_down(stack: StackInfo, cluster: str) -> None:
-    doc = json.loads((Path(stack.dir) / "kubesim" / "clusters.json").read_text())
-    request = urllib.request.Request(
-        f"{doc['admin_url']}/clusters/{cluster}/faults",
-        data=json.dumps({"fault": "down", "arg": None}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).close()
 
 
 async def wait(fed: FederationClient, done: object, timeout_s: float) -> float:
@@ -72,7 +62,7 @@ async def measure(stack: StackInfo, workloads: int, victim: str) -> dict[str, ob
             if p.cluster == victim
         )  # fmt: skip
         killed_wall = time.time()
-        take_down(stack, victim)
+        set_fault(Path(stack.dir) / "kubesim", victim, "down")
 
         def recovered(ws: list[types_pb2.Workload]) -> bool:
             return all(w.phase == READY and not on_victim(w, victim) for w in ws)

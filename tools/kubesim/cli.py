@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from tools.kubesim.config import SimConfig
+from tools.kubesim.control import admin_call
 from tools.kubesim.faults import FAULTS
 from tools.kubesim.sim import KubeSim
 
@@ -125,14 +126,8 @@ def fault_parser() -> argparse.ArgumentParser:
 
 
 def admin_request(directory: Path, path: str, body: dict[str, object] | None = None) -> object:
-    doc = json.loads((directory / "clusters.json").read_text())
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        doc["admin_url"] + path, data=data, headers={"Content-Type": "application/json"}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
+        return admin_call(directory, path, body)
     except urllib.error.HTTPError as exc:
         raise SystemExit(f"kubesim: {json.loads(exc.read()).get('error', exc)}") from exc
 
