@@ -5,10 +5,9 @@ not Ready yet (after a leader change, too), from a set of unsettled workloads ke
 change, not by walking every workload. A workload whose clusters have no live worker is
 parked until workers or assignments change, instead of being retried. Per cluster part:
 Reserved -> Apply through a worker -> Applied -> Ready once the worker reports every
-replica ready. A part scaled to
-zero is removed from its cluster; a deleted workload is removed everywhere and then
-finalized (record and reservations dropped). Results go back through the writer, so they
-never race a concurrent scale.
+replica ready. A part scaled to zero is removed from its cluster; a deleted workload is
+removed everywhere and then finalized (record and reservations dropped). Results go back
+through the writer, so they never race a concurrent scale.
 
 A permanent apply error fails the part, with two kinds: INVALID_ARGUMENT (a template no
 cluster would take) stays Failed; FAILED_PRECONDITION (this cluster refuses: a name taken by
@@ -56,7 +55,8 @@ class _Outcome:
     reached: bool
 
 
-_NOW = (0.0, 0.0)
+_NO_BACKOFF = (0.0, 0.0)
+"""(due at, last delay) of a workload that has not failed: due at once."""
 
 
 class Binder:
@@ -75,8 +75,8 @@ class Binder:
         self._cache = cache
         self._changes: asyncio.Queue[Change] | None = None
         self._unsettled: set[tuple[str, str]] = set()
-        self._parked: dict[str, set[tuple[str, str]]] = {}
-        self._parked_keys: set[tuple[str, str]] = set()
+        self._waiting: dict[tuple[str, str], frozenset[str]] = {}
+        """Parked workloads and the clusters whose lack of a worker they wait out."""
         self._epoch = epoch
         self._period_s = period_s
         self._timeout_s = rpc_timeout_s
@@ -135,7 +135,7 @@ class Binder:
             workload = self._writer.workloads.get(key)
             if workload is None or not unsettled(workload):
                 self._unsettled.discard(key)
-            elif key not in self._parked_keys and self._retry_at.get(key, _NOW)[0] <= now:
+            elif key not in self._waiting and self._retry_at.get(key, _NO_BACKOFF)[0] <= now:
                 found.append(workload)
         return found
 
@@ -149,14 +149,18 @@ class Binder:
             while not self._changes.empty():
                 changes.append(self._changes.get_nowait())
             if any(c.resynced or c.key.startswith(prefixes) for c in changes):
-                self._wake(list(self._parked))
+                self._wake(list(self._waiting))
 
-    def _wake(self, clusters: list[str]) -> None:
-        for cluster in clusters:
-            if not self._router.workers_for(cluster):
-                continue
-            for key in self._parked.pop(cluster, set()):
-                self._parked_keys.discard(key)
+    def _wake(self, keys: list[tuple[str, str]]) -> None:
+        """Bind again the parked workloads of which a cluster now has a live worker."""
+        served: dict[str, bool] = {}
+        for key in keys:
+            clusters = self._waiting.get(key, frozenset())
+            for cluster in clusters:
+                if cluster not in served:
+                    served[cluster] = bool(self._router.workers_for(cluster))
+            if any(served[cluster] for cluster in clusters):
+                del self._waiting[key]
                 workload = self._writer.workloads.get(key)
                 if workload is not None:
                     self.enqueue(workload)
@@ -164,10 +168,8 @@ class Binder:
     def _park(self, key: tuple[str, str], clusters: set[str]) -> None:
         """Wait for a worker instead of retrying: a cluster without one costs nothing."""
         self._retry_at.pop(key, None)
-        self._parked_keys.add(key)
-        for cluster in clusters:
-            self._parked.setdefault(cluster, set()).add(key)
-        self._wake(sorted(clusters))
+        self._waiting[key] = frozenset(clusters)
+        self._wake([key])  # a worker may have come while the call failed
 
     async def _drain(self) -> None:
         """One workload at a time per key: a request for a workload being bound is replayed
@@ -193,7 +195,7 @@ class Binder:
                     self.enqueue(current)
 
     def _settle(self, key: tuple[str, str], outcome: _Outcome) -> None:
-        self._parked_keys.discard(key)
+        self._waiting.pop(key, None)
         if not outcome.failures:
             self._retry_at.pop(key, None)
             return

@@ -139,13 +139,9 @@ class WorkloadWriter:
         await self._requests.refresh_lease()
         prepared = self._admit(batch)
         calls = sum(1 for item in prepared if item.call is not None)
-        if calls > self._leadership.max_ops:
-            prepared = await self._answer_repeats(prepared)
-        elif await self._try_round(prepared, verify_new=True):
+        if calls <= self._leadership.max_ops and await self._try_round(prepared, verify_new=True):
             return
-        else:
-            prepared = await self._answer_repeats(prepared)
-        await self._try_round(prepared, verify_new=False)
+        await self._try_round(await self._answer_repeats(prepared), verify_new=False)
 
     async def _try_round(self, prepared: list[_Prepared], *, verify_new: bool) -> bool:
         """Schedule and commit; False (and nothing changed) when a call turned out to be a
@@ -540,8 +536,9 @@ def _rounds(
 
 def _round_keys(item: WriteItem) -> set[tuple[str, ...]]:
     keys: set[tuple[str, ...]] = {("workload", *_workload_key(item))}
-    if not isinstance(item, _INTERNAL):
-        keys.add(("request", getattr(item[1], "request_id", "")))
+    request_id = "" if isinstance(item, _INTERNAL) else getattr(item[1], "request_id", "")
+    if request_id:  # a call without one is refused before anything is written
+        keys.add(("request", request_id))
     return keys
 
 

@@ -28,6 +28,14 @@ class _Sampled:
         self.histogram = PLUGIN_SECONDS.labels(plugin, kind)
         self.calls = itertools.count()
 
+    def start(self) -> float:
+        """The clock at a sampled call's start; 0.0 for a call that is not timed."""
+        return time.perf_counter() if next(self.calls) % SAMPLE_EVERY == 0 else 0.0
+
+    def stop(self, started: float) -> None:
+        if started:
+            self.histogram.observe(time.perf_counter() - started)
+
 
 @functools.cache
 def _latency(plugin: str, kind: str) -> _Sampled:
@@ -36,14 +44,12 @@ def _latency(plugin: str, kind: str) -> _Sampled:
 
 def run_filter(plugin: FilterPlugin, context: PluginContext, cluster: ClusterState) -> Status:
     latency = _latency(plugin.name, "filter")
-    sampled = next(latency.calls) % SAMPLE_EVERY == 0
-    started = time.perf_counter() if sampled else 0.0
+    started = latency.start()
     try:
         status = plugin.filter(context, cluster)
     except Exception as error:  # a faulty plugin rejects one cluster, it does not stop the cycle
         status = Status.error(f"plugin failed: {error!r}")
-    if sampled:
-        latency.histogram.observe(time.perf_counter() - started)
+    latency.stop(started)
     return status.by(plugin.name)
 
 
@@ -60,14 +66,12 @@ def run_filters(
 
 def run_score(plugin: ScorePlugin, context: PluginContext, cluster: ClusterState) -> Score:
     latency = _latency(plugin.name, "score")
-    sampled = next(latency.calls) % SAMPLE_EVERY == 0
-    started = time.perf_counter() if sampled else 0.0
+    started = latency.start()
     try:
         score = plugin.score(context, cluster)
     except Exception as error:  # a faulty plugin scores zero, it does not stop the cycle
         score = Score(0.0, f"plugin failed: {error!r}")
-    if sampled:
-        latency.histogram.observe(time.perf_counter() - started)
+    latency.stop(started)
     return score
 
 
