@@ -91,6 +91,14 @@ async def test_leader_sigkill_under_load_loses_doubles_and_over_commits_nothing(
     assert takeover_s <= 3.0
     assert exhausted, "the load must exceed the fleet, or capacity was never contested"
 
+    # Every acknowledged call, sent again to the new leader (most were answered by the killed
+    # one): its first answer, and no second effect (the counts below are taken after this).
+    survivors = [stub(p.address) for p in proxies if p is not leader]
+    for index, (request_id, answer) in enumerate(sorted(acknowledged.items())):
+        spec = answer.workload.spec
+        again = federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
+        assert await survivors[index % len(survivors)].PlaceWorkload(again, timeout=10) == answer
+
     workloads = {
         kv.key: types_pb2.Workload.FromString(kv.value)
         for kv in (await store.range(keys.workloads_prefix())).kvs
