@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 from fed.v1 import federation_pb2, types_pb2
-from proxy.cache import FedView
+from proxy.cache import FedCache, FedView
 from proxy.clusters import public_spec
 from proxy.health import derive_health
 from proxy.ledger import Ledger
 from proxy.scheduler.model import Snapshot
 
 
-def snapshot(view: FedView, stale_after_s: float) -> Snapshot:
+def snapshot(view: FedView, stale_after_s: float, previous: Snapshot | None = None) -> Snapshot:
+    """The fleet now; views of `previous` are reused where nothing changed (see Snapshot)."""
     entries = [(name, e) for name, e in view.clusters.items() if e.spec is not None]
     return Snapshot.build(
         [e.spec for _, e in entries if e.spec is not None],
         {name: e.status for name, e in entries if e.status is not None},
         {name: derive_health(e, stale_after_s) for name, e in entries},
+        previous,
     )
+
+
+class LiveSnapshots:
+    """Successive snapshots of a cache for one consumer (the writer), each built from the
+    last so that unchanged clusters keep their view objects."""
+
+    def __init__(self, cache: FedCache, stale_after_s: float) -> None:
+        self._cache = cache
+        self._stale_after_s = stale_after_s
+        self._last: Snapshot | None = None
+
+    def __call__(self) -> Snapshot:
+        self._last = snapshot(self._cache.view, self._stale_after_s, self._last)
+        return self._last
 
 
 def ledger(view: FedView) -> Ledger:

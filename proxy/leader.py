@@ -73,7 +73,7 @@ class LeaderDuties:
             fleet.ledger(view),
             {key: _copy(workload) for key, workload in view.workloads.items()},
             requests,
-            lambda: fleet.snapshot(self._cache.view, self._settings.status_stale_s),
+            fleet.LiveSnapshots(self._cache, self._settings.status_stale_s),
             self._on_commit,
             window_s=self._settings.batch_window_ms / 1000,
             max_batch=self._settings.batch_max,

@@ -1,25 +1,34 @@
 """Static filter verdicts and raw class scores per cluster, kept from one cycle to the next.
 
 What a class's static filters and class-level score plugins say about a cluster depends only
-on the cluster's spec, status and health and on its capacity, which changes only with the
-ledger's generation for that cluster. While those are the same, a new cycle reuses the
-previous results and runs the plugins again only for the clusters that changed: a batch that
-touches a few clusters of a large fleet costs a few plugin calls, not one per cluster.
-Normalising and weighting still run over every cluster in each cycle.
+on the cluster's spec, status and health and on its capacity. While those are the same, a new
+cycle reuses the previous results and runs the plugins again only for the clusters that
+changed: a batch that touches a few clusters of a large fleet costs a few plugin calls, not
+one per cluster. Normalising and weighting still run over every cluster in each cycle.
+
+Scores are heuristics, so a result also stays current while the cluster's reservations have
+moved by at most SCORE_SLACK of its capacity limit in every dimension: a busy fleet whose
+every cluster takes a few small replicas per batch would otherwise re-score all of them in
+every batch. Whether replicas fit is never taken from here (the fit filter is dynamic and
+runs against the ledger as it is).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fed.v1 import types_pb2
 from proxy.ledger import Ledger
 from proxy.scheduler.equivalence import ClassKey
 from proxy.scheduler.framework import Score
 from proxy.scheduler.model import ClusterView
+from proxy.scheduler.resources import ZERO, Quantity
 from proxy.scheduler.status import Status
+
+SCORE_SLACK = 0.01
+"""Reservations may drift this share of a cluster's limit before its scores are recomputed."""
 
 MAX_CLASSES = 1024
 """Classes remembered (least recently used go first): a few hundred shapes x policies is a
@@ -37,37 +46,61 @@ class ClusterResult:
     generation: int
     verdict: Status
     raw: Mapping[str, Score]
+    reserved: Quantity = ZERO
+    """The cluster's reserved total when the scores were computed."""
+    slack: Quantity = ZERO
+    """How far that total may drift, per dimension, before the scores are stale."""
 
     def current(self, view: ClusterView, ledger: Ledger) -> bool:
-        """Computed from the same inputs the cluster has now."""
-        return (
+        """Computed from the same spec, status and health, and reservations within slack."""
+        if not (
             self.spec is view.spec
             and self.status is view.status
             and self.health == view.health
             and self.ledger is ledger
-            and self.generation == ledger.generation(view.name)
+        ):
+            return False
+        name = view.name
+        if self.generation == ledger.generation(name):
+            return True
+        now, then, slack = ledger.reserved(name), self.reserved, self.slack
+        return (
+            abs(now.cpu_millis - then.cpu_millis) <= slack.cpu_millis
+            and abs(now.memory_bytes - then.memory_bytes) <= slack.memory_bytes
+            and abs(now.gpu - then.gpu) <= slack.gpu
+            and abs(now.pods - then.pods) <= slack.pods
         )
 
 
+DynamicResult = tuple[ClusterView, Ledger, int, Status, int]
+"""A cluster's dynamic verdict and the replicas of the class's shape that fit, with what they
+were computed from: the view, the ledger and its generation for the cluster."""
+
+
+@dataclass
+class ClassEntry:
+    """What is remembered of one class: per cluster, the static and the dynamic results."""
+
+    results: dict[str, ClusterResult] = field(default_factory=dict)
+    dynamic: dict[str, DynamicResult] = field(default_factory=dict)
+
+
 class ClassMemo:
-    """Per equivalence class, the last result for each cluster."""
+    """Per equivalence class, the last results for each cluster."""
 
     def __init__(self, max_classes: int = MAX_CLASSES) -> None:
         self._max_classes = max_classes
-        self._classes: OrderedDict[ClassKey, dict[str, ClusterResult]] = OrderedDict()
+        self._classes: OrderedDict[ClassKey, ClassEntry] = OrderedDict()
 
-    def results(self, key: ClassKey) -> Mapping[str, ClusterResult]:
+    def entry(self, key: ClassKey) -> ClassEntry:
         found = self._classes.get(key)
         if found is None:
-            return {}
-        self._classes.move_to_end(key)
+            found = self._classes[key] = ClassEntry()
+            while len(self._classes) > self._max_classes:
+                self._classes.popitem(last=False)
+        else:
+            self._classes.move_to_end(key)
         return found
-
-    def store(self, key: ClassKey, results: dict[str, ClusterResult]) -> None:
-        self._classes[key] = results
-        self._classes.move_to_end(key)
-        while len(self._classes) > self._max_classes:
-            self._classes.popitem(last=False)
 
     def clear(self) -> None:
         """Forget everything (the policies behind the class keys changed)."""

@@ -14,14 +14,21 @@ from dataclasses import dataclass, field
 from proxy.ledger import Ledger, OverCommitError
 from proxy.scheduler.assemble import added, assignments, failure, unchanged
 from proxy.scheduler.capacity import CapacityCache, ClusterCapacity
-from proxy.scheduler.class_memo import ClassMemo, ClusterResult
+from proxy.scheduler.class_memo import (
+    SCORE_SLACK,
+    ClassEntry,
+    ClassMemo,
+    ClusterResult,
+    DynamicResult,
+)
 from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.diagnosis import Diagnosis
 from proxy.scheduler.divide import Candidate, Rules, divide
-from proxy.scheduler.equivalence import ClassKey, class_key
+from proxy.scheduler.equivalence import ClassKey
 from proxy.scheduler.framework import ClusterState, PluginContext, Score
 from proxy.scheduler.model import ClusterView, PlacementRequest, Snapshot
 from proxy.scheduler.plugin_set import PluginSet
+from proxy.scheduler.request_policy import RequestPolicies
 from proxy.scheduler.reservations import reservation_changes
 from proxy.scheduler.resources import ZERO, Quantity
 from proxy.scheduler.runner import (
@@ -32,7 +39,6 @@ from proxy.scheduler.runner import (
     weighted_total,
 )
 from proxy.scheduler.status import Status
-from proxy.scheduler.validation import resolve_policy
 
 EVACUATION = "evacuation"
 
@@ -49,8 +55,9 @@ class EquivalenceClass:
     scores: Mapping[str, Mapping[str, Score]]
     base: Mapping[str, float]
     weights: Mapping[str, float]
-    dynamic: dict[str, tuple[int, Status, int]] = field(default_factory=dict, compare=False)
-    """Per cluster: ledger generation, dynamic verdict and replicas that fit (a cache)."""
+    dynamic: dict[str, DynamicResult] = field(default_factory=dict, compare=False)
+    """Per cluster: dynamic verdict and replicas that fit (a cache, kept across cycles when
+    classes are shared)."""
     idle: dict[str, float] = field(default_factory=dict, compare=False)
     """Weighted per-request scores of a request that holds nothing yet (a cache)."""
 
@@ -65,14 +72,16 @@ def _ranked(
 ) -> list[tuple[float, ClusterView, int]]:
     """Best score first; equal scores in the order of their tie-break hash."""
     scored.sort(key=lambda item: -item[0])
+    seed = 0
     start = 0
     while start < len(scored):
         end = start + 1
         while end < len(scored) and scored[end][0] == scored[start][0]:
             end += 1
         if end - start > 1:
+            seed = seed or zlib.crc32(workload.encode())
             scored[start:end] = sorted(
-                scored[start:end], key=lambda item: tiebreak(workload, item[1].name)
+                scored[start:end], key=lambda item: zlib.crc32(item[1].name_bytes, seed)
             )
         start = end
     return scored
@@ -89,6 +98,7 @@ class Cycle:
         share_classes: bool = True,
         capacities: CapacityCache | None = None,
         memo: ClassMemo | None = None,
+        request_policies: RequestPolicies | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.ledger = ledger
@@ -99,6 +109,7 @@ class Cycle:
         self._classes: dict[ClassKey, EquivalenceClass] = {}
         self.capacities = capacities if capacities is not None else CapacityCache()
         self._memo = memo if share_classes else None
+        self.request_policies = request_policies or RequestPolicies(self.policies)
 
     @property
     def class_count(self) -> int:
@@ -118,8 +129,9 @@ class Cycle:
         return ClusterState(view, self.capacity(view, plugins.policy.default_overcommit))
 
     def equivalence_class(self, request: PlacementRequest) -> EquivalenceClass:
-        plugins = self.plugin_sets[resolve_policy(request, self.policies).name]
-        key = class_key(request, plugins.policy)
+        resolved = self.request_policies.get(request.policy)
+        plugins = self.plugin_sets[resolved.policy.name]
+        key = resolved.class_key(request.shape)
         found = self._classes.get(key) if self.share_classes else None
         if found is None:
             found = self._build_class(key, plugins)
@@ -128,15 +140,15 @@ class Cycle:
 
     def _build_class(self, key: ClassKey, plugins: PluginSet) -> EquivalenceClass:
         context = PluginContext(key.shape, key.selection)
-        known = self._memo.results(key) if self._memo is not None else {}
+        entry = self._memo.entry(key) if self._memo is not None else ClassEntry()
+        known = entry.results
         results: dict[str, ClusterResult] = {}
         for view in self.snapshot.clusters:
             result = known.get(view.name)
             if result is None or not result.current(view, self.ledger):
                 result = self._cluster_result(view, plugins, context)
             results[view.name] = result
-        if self._memo is not None:
-            self._memo.store(key, results)
+        entry.results = results
         rejected = {name: r.verdict for name, r in results.items() if not r.verdict.ok}
         passed = tuple(view for view in self.snapshot.clusters if view.name not in rejected)
         scores = normalised_scores(
@@ -144,7 +156,9 @@ class Cycle:
         )
         weights = dict(key.weights)
         base = {name: weighted_total(items, weights) for name, items in scores.items()}
-        return EquivalenceClass(key, plugins, context, rejected, passed, scores, base, weights)
+        return EquivalenceClass(
+            key, plugins, context, rejected, passed, scores, base, weights, entry.dynamic
+        )
 
     def _cluster_result(
         self, view: ClusterView, plugins: PluginSet, context: PluginContext
@@ -153,52 +167,66 @@ class Cycle:
         verdict = run_filters(plugins.static_filters, context, state)
         raw = raw_scores(plugins.class_scores, context, state) if verdict.ok else {}
         generation = self.ledger.generation(view.name)
+        capacity = state.capacity
+        slack = capacity.limit.scaled(SCORE_SLACK) if capacity is not None else ZERO
         return ClusterResult(
-            view.spec, view.status, view.health, self.ledger, generation, verdict, raw
+            view.spec,
+            view.status,
+            view.health,
+            self.ledger,
+            generation,
+            verdict,
+            raw,
+            self.ledger.reserved(view.name),
+            slack,
         )
 
     def candidates(
         self, request: PlacementRequest, found: EquivalenceClass
-    ) -> tuple[list[Candidate], dict[str, Status]]:
+    ) -> tuple[list[Candidate], Mapping[str, Status]]:
         """Feasible clusters for this request, best first, and every rejected cluster."""
-        rejected = dict(found.rejected)
-        feasible: list[tuple[ClusterView, int]] = []
-        for view in found.passed:
-            if view.name in request.evacuate:
-                rejected[view.name] = Status.unresolvable("being evacuated", EVACUATION)
-                continue
-            status, available = self._dynamic(found, view)
-            if status.ok:
-                feasible.append((view, available))
-            else:
-                rejected[view.name] = status
+        rejected: Mapping[str, Status] = found.rejected
+        more: dict[str, Status] = {}
+        evacuate = request.evacuate
         extra = self._request_scores(request, found)
-        ranked = _ranked(
-            request.workload,
-            [
-                (found.base.get(view.name, 0.0) + extra.get(view.name, 0.0), view, available)
-                for view, available in feasible
-            ],
-        )
+        ledger, base, dynamic = self.ledger, found.base, found.dynamic
+        generation = ledger.generation
+        scored: list[tuple[float, ClusterView, int]] = []
+        for view in found.passed:
+            name = view.name
+            if evacuate and name in evacuate:
+                more[name] = Status.unresolvable("being evacuated", EVACUATION)
+                continue
+            cached = dynamic.get(name)
+            if (
+                cached is None
+                or cached[2] != generation(name)
+                or cached[0] is not view
+                or cached[1] is not ledger
+            ):
+                cached = self._dynamic(found, view)
+            if cached[3].ok:
+                scored.append((base.get(name, 0.0) + extra.get(name, 0.0), view, cached[4]))
+            else:
+                more[name] = cached[3]
+        if more:
+            rejected = {**rejected, **more}
         topology = request.policy.spread.topology
         return [
             Candidate(view.name, view.topology(topology), score, available)
-            for score, view, available in ranked
+            for score, view, available in _ranked(request.workload, scored)
         ], rejected
 
-    def _dynamic(self, found: EquivalenceClass, view: ClusterView) -> tuple[Status, int]:
+    def _dynamic(self, found: EquivalenceClass, view: ClusterView) -> DynamicResult:
         """The ledger-dependent verdict and the replicas that fit, re-run only when the
         cluster's reservations changed since the class last looked."""
-        generation = self.ledger.generation(view.name)
-        cached = found.dynamic.get(view.name)
-        if cached is not None and cached[0] == generation:
-            return cached[1], cached[2]
         state = self.state(view, found.plugins)
         status = run_filters(found.plugins.dynamic_filters, found.context, state)
         capacity = state.capacity
         available = capacity.max_replicas(found.context.shape) if capacity is not None else 0
-        found.dynamic[view.name] = (generation, status, available)
-        return status, available
+        result = (view, self.ledger, self.ledger.generation(view.name), status, available)
+        found.dynamic[view.name] = result
+        return result
 
     def _request_scores(
         self, request: PlacementRequest, found: EquivalenceClass
@@ -223,7 +251,8 @@ class Cycle:
         """Filter, score and divide one request; the ledger is not changed."""
         found = self.equivalence_class(request)
         candidates, rejected = self.candidates(request, found)
-        rules = Rules.from_policy(request.policy, evacuating=bool(request.evacuate))
+        resolved = self.request_policies.get(request.policy)
+        rules = resolved.evacuating_rules if request.evacuate else resolved.rules
         division = divide(
             candidates, request.kept(), self._group_of(rules), request.replicas, rules
         )
@@ -260,7 +289,7 @@ class Cycle:
         until the target is ready pass release_evacuated=False and release it later."""
         if not decision.ok:
             return Changes()
-        overcommit = resolve_policy(request, self.policies).default_overcommit
+        overcommit = self.request_policies.get(request.policy).policy.default_overcommit
         checkpoint = self.ledger.checkpoint()
         try:
             changes = reservation_changes(

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from fed.v1 import types_pb2
 
 NO_LIMIT = math.inf
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A feasible cluster: its spread group, total score and how many new replicas fit."""
+class Candidate(NamedTuple):
+    """A feasible cluster: its spread group, total score and how many new replicas fit (a
+    named tuple: a batch builds one per feasible cluster per request)."""
 
     cluster: str
     group: str
@@ -43,6 +44,18 @@ class Rules:
     min_groups: int = 0
     gang: bool = False
     allow_partial: bool = False
+
+    @property
+    def unconstrained(self) -> bool:
+        """No count or spread rule: a fresh workload's division is one proportional fill
+        over every feasible cluster (what the general planner finds first, found directly)."""
+        return not (
+            self.per_cluster_min
+            or self.per_cluster_max
+            or self.min_clusters
+            or self.max_clusters
+            or self.topology
+        )
 
     @classmethod
     def from_policy(cls, policy: types_pb2.PlacementPolicy, evacuating: bool = False) -> Rules:
@@ -70,8 +83,7 @@ class Division:
     limits: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Slot:
+class _Slot(NamedTuple):
     candidate: Candidate
     kept: int
     cap: int
@@ -144,6 +156,10 @@ def divide(
     need = replicas - sum(kept.values())
     if need <= 0:
         return _shrink(kept, replicas, candidates, rules)
+    if not kept and rules.unconstrained:
+        added = _fill([_Slot(c, 0, c.available, 0) for c in candidates if c.available > 0], need)
+        if added is not None:
+            return Division(_merge(kept, added))
     plan = _Planner(candidates, kept, group_of, rules)
     added, reason = plan.grow(need)
     if added is not None:
@@ -202,15 +218,16 @@ class _Planner:
             best = self.grow(low)[0] or {}
         return best, sum(best.values())
 
-    def _orders(self) -> list[tuple[list[Candidate], bool]]:
+    def _orders(self) -> Iterator[tuple[list[Candidate], bool]]:
         """Attempts in turn: the clusters already used alone; those filled first and the rest
         spilled over the others; all by rank; all by room (when the best are small)."""
         steady = [item for item in self.candidates if item.cluster in self.kept]
         by_rank = self._spread_order(self.candidates)
-        by_room = self._spread_order(sorted(self.candidates, key=lambda item: -item.available))
-        if not steady:
-            return [(by_rank, False), (by_room, False)]
-        return [(steady, False), (by_rank, True), (by_rank, False), (by_room, False)]
+        if steady:
+            yield steady, False
+            yield by_rank, True
+        yield by_rank, False
+        yield self._spread_order(sorted(self.candidates, key=lambda item: -item.available)), False
 
     def _spread_order(self, ordered: list[Candidate]) -> list[Candidate]:
         """Round-robin over groups (best group first) so that minimums and budgets cover many."""
@@ -263,6 +280,8 @@ class _Planner:
 
     def _raise_floors(self, slots: list[_Slot], spare: int) -> list[_Slot]:
         """Give one replica to enough new clusters that min_clusters is reached."""
+        if not self.rules.min_clusters:
+            return slots
         in_use = len(self.kept) + sum(1 for slot in slots if slot.kept == 0 and slot.floor > 0)
         raised: list[_Slot] = []
         for slot in slots:
@@ -373,7 +392,7 @@ def _within(slots: list[_Slot], share: int) -> list[_Slot]:
     return chosen
 
 
-def _fill(slots: list[_Slot], need: int, steady_first: bool) -> dict[str, int] | None:
+def _fill(slots: list[_Slot], need: int, steady_first: bool = False) -> dict[str, int] | None:
     """Minimums first; then, when steady_first, clusters already used up to their room; the
     rest by available replicas x relative score. None if there is not enough room."""
     floors = sum(slot.floor for slot in slots)

@@ -19,8 +19,9 @@ from proxy.scheduler.model import PlacementRequest, Snapshot
 from proxy.scheduler.plugin_set import PluginSet
 from proxy.scheduler.policy import Policy, validate_policy
 from proxy.scheduler.registry import Registry, default_registry
+from proxy.scheduler.request_policy import RequestPolicies
 from proxy.scheduler.status import Status
-from proxy.scheduler.validation import validate_request
+from proxy.scheduler.validation import check_values
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,25 @@ class Engine:
             name: PluginSet.build(policy, self.registry) for name, policy in chosen.items()
         }
         self.policies = chosen
+        self.request_policies = RequestPolicies(chosen)
         self.memo.clear()
 
     def validate(self, request: PlacementRequest) -> None:
         """Raise PolicyError naming the first invalid field of the request."""
-        validate_request(request, self.policies)
+        check_values(request)
+        self.request_policies.get(request.policy)
 
     def cycle(self, snapshot: Snapshot, ledger: Ledger, share_classes: bool = True) -> Cycle:
         """A cycle for callers that decide and reserve step by step (failover, drills)."""
-        return Cycle(snapshot, ledger, self.plugin_sets, share_classes, self.capacities, self.memo)
+        return Cycle(
+            snapshot,
+            ledger,
+            self.plugin_sets,
+            share_classes,
+            self.capacities,
+            self.memo,
+            self.request_policies,
+        )
 
     def schedule(self, snapshot: Snapshot, ledger: Ledger, request: PlacementRequest) -> Decision:
         """Decide one request; the ledger is not changed (see reserve)."""

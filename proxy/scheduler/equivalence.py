@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.scheduler.model import PlacementRequest
-from proxy.scheduler.policy import Policy
 from proxy.scheduler.resources import Quantity
 from proxy.scheduler.selection import Selection
 
@@ -21,12 +19,3 @@ class ClassKey:
     selection: Selection
     policy: str
     weights: tuple[tuple[str, float], ...]
-
-
-def class_key(request: PlacementRequest, policy: Policy) -> ClassKey:
-    return ClassKey(
-        shape=request.shape.ceil_to(policy.shape_grid),
-        selection=Selection.from_policy(request.policy),
-        policy=policy.name,
-        weights=policy.weights(request.policy.weights),
-    )

@@ -23,9 +23,12 @@ class ClusterView:
     name: str = field(init=False)
     """The spec's name, kept as a plain attribute: the scheduler reads it per cluster per
     request, and a protobuf field read costs several times a Python attribute read."""
+    name_bytes: bytes = field(init=False, repr=False)
+    """The name encoded, for the per-request tie-break hash."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", self.spec.name)
+        object.__setattr__(self, "name_bytes", self.spec.name.encode())
 
     @classmethod
     def build(
@@ -70,15 +73,20 @@ class Snapshot:
         specs: Iterable[types_pb2.ClusterSpec],
         statuses: Mapping[str, types_pb2.ClusterStatus],
         health: Mapping[str, types_pb2.ClusterHealth.ValueType],
+        previous: Snapshot | None = None,
     ) -> Snapshot:
-        views = (
-            ClusterView.build(
-                spec,
-                statuses.get(spec.name),
-                health.get(spec.name, types_pb2.CLUSTER_HEALTH_UNKNOWN),
-            )
-            for spec in specs
-        )
+        """With `previous`, its views are reused where spec, status and health are the same
+        objects and value: the engine keeps per-cluster results keyed on the view."""
+        reusable = {view.name: view for view in previous.clusters} if previous else {}
+        views = []
+        for spec in specs:
+            status = statuses.get(spec.name)
+            state = health.get(spec.name, types_pb2.CLUSTER_HEALTH_UNKNOWN)
+            old = reusable.get(spec.name)
+            if old is not None and (old.spec, old.status, old.health) == (spec, status, state):
+                views.append(old)
+            else:
+                views.append(ClusterView.build(spec, status, state))
         return cls(tuple(sorted(views, key=lambda view: view.name)))
 
     def names(self) -> list[str]:

@@ -17,25 +17,39 @@ TOLERATION_OPERATORS = frozenset({"", "Equal", "Exists"})
 
 def resolve_policy(request: PlacementRequest, policies: Mapping[str, Policy]) -> Policy:
     """The request's named policy (empty name: the default one)."""
-    policy = policies.get(request.policy.name or "default")
+    return resolve_named(request.policy, policies)
+
+
+def resolve_named(message: types_pb2.PlacementPolicy, policies: Mapping[str, Policy]) -> Policy:
+    """The named policy a PlacementPolicy message asks for (empty name: the default one)."""
+    policy = policies.get(message.name or "default")
     if policy is None:
-        raise PolicyError("spec.policy.name", f"unknown policy {request.policy.name!r}")
+        raise PolicyError("spec.policy.name", f"unknown policy {message.name!r}")
     return policy
 
 
 def validate_request(request: PlacementRequest, policies: Mapping[str, Policy]) -> None:
     """Raise PolicyError naming the first invalid field."""
+    check_values(request)
+    check_policy(request.policy, resolve_named(request.policy, policies))
+
+
+def check_values(request: PlacementRequest) -> None:
+    """The request's own numbers: replicas and the per-replica shape."""
     if request.replicas < 0:
         raise PolicyError("spec.replicas", "must be >= 0")
     for name, value in zip(DIMENSIONS, request.shape.values(), strict=True):
         if value < 0:
             raise PolicyError(f"spec.resources.{name}", "must be >= 0")
-    policy = resolve_policy(request, policies)
-    _check_weights(request.policy, policy)
-    _check_selector(request.policy.cluster_selector)
-    _check_tolerations(request.policy)
-    _check_counts(request.policy)
-    _check_spread(request.policy.spread)
+
+
+def check_policy(message: types_pb2.PlacementPolicy, policy: Policy) -> None:
+    """The PlacementPolicy message, against the named policy it resolved to."""
+    _check_weights(message, policy)
+    _check_selector(message.cluster_selector)
+    _check_tolerations(message)
+    _check_counts(message)
+    _check_spread(message.spread)
 
 
 def _check_weights(message: types_pb2.PlacementPolicy, policy: Policy) -> None:

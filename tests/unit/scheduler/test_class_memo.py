@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from unit.scheduler.scheduler_fleet import Fake, fleet, request
 
+from fed.v1 import types_pb2
 from proxy.ledger import Ledger
 from proxy.scheduler.cycle import Cycle
 from proxy.scheduler.engine import Engine
+from proxy.scheduler.model import Snapshot
 from proxy.scheduler.policy import Policy
 
 
@@ -64,3 +66,31 @@ def test_decisions_with_a_warm_memo_equal_those_of_a_fresh_engine() -> None:
         kept = warm.schedule_batch(snapshot, warm_ledger, requests)
         fresh = Engine().schedule_batch(snapshot, cold_ledger, requests)
         assert [o.decision for o in kept] == [o.decision for o in fresh]
+
+
+def test_scores_are_kept_while_reservations_stay_within_the_slack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,000 nodes of 8 cpus: one replica of 1 cpu is far below 1% of the cluster, so its
+    scores stand; 100 replicas (1.25%) are not, so they are computed again."""
+    engine, ledger = Engine(), Ledger()
+    snapshot = fleet(Fake("big", nodes=1000))
+    engine.schedule_batch(snapshot, ledger, [request(1, workload="t/one")])
+    rerun = _rerun_clusters(monkeypatch)
+    engine.schedule_batch(snapshot, ledger, [request(1, workload="t/two")])
+    assert rerun == []
+    engine.schedule_batch(snapshot, ledger, [request(100, workload="t/three")])
+    engine.schedule_batch(snapshot, ledger, [request(1, workload="t/four")])
+    assert rerun == ["big"]
+
+
+def test_unchanged_clusters_keep_their_views_from_one_snapshot_to_the_next() -> None:
+    first = fleet(Fake("a"), Fake("b"))
+    a, b = first.clusters
+    status = types_pb2.ClusterStatus()
+    status.CopyFrom(b.status)
+    status.api_latency_p99_ms = 900
+    health = {"a": a.health, "b": b.health}
+    second = Snapshot.build([a.spec, b.spec], {"a": a.status, "b": status}, health, first)
+    assert second.clusters[0] is a
+    assert second.clusters[1] is not b and second.clusters[1].status is status

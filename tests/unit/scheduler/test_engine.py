@@ -9,8 +9,10 @@ from fed.v1 import types_pb2
 from proxy.ledger import Ledger
 from proxy.scheduler.cycle import tiebreak
 from proxy.scheduler.engine import Engine
-from proxy.scheduler.equivalence import class_key
+from proxy.scheduler.equivalence import ClassKey
+from proxy.scheduler.model import PlacementRequest
 from proxy.scheduler.policy import Policy, PolicyError
+from proxy.scheduler.request_policy import RequestPolicies
 from proxy.scheduler.status import Code
 
 ENGINE = Engine()
@@ -132,11 +134,15 @@ def test_equal_scores_break_ties_without_alphabetical_bias() -> None:
 
 
 def test_requests_differing_only_in_replicas_share_a_class() -> None:
-    policy = Policy()
-    assert class_key(request(1), policy) == class_key(request(7, current={"a": 1}), policy)
-    assert class_key(request(1, cpu=1001), policy) == class_key(request(1, cpu=1009), policy)
-    assert class_key(request(1, cpu=1001), policy) != class_key(request(1, cpu=1011), policy)
-    assert class_key(request(1), policy) != class_key(request(1, regions=["eu"]), policy)
+    policies = RequestPolicies({"default": Policy()})
+
+    def class_key(item: PlacementRequest) -> ClassKey:
+        return policies.get(item.policy).class_key(item.shape)
+
+    assert class_key(request(1)) == class_key(request(7, current={"a": 1}))
+    assert class_key(request(1, cpu=1001)) == class_key(request(1, cpu=1009))
+    assert class_key(request(1, cpu=1001)) != class_key(request(1, cpu=1011))
+    assert class_key(request(1)) != class_key(request(1, regions=["eu"]))
 
 
 def test_explain_lists_every_cluster_with_verdicts_and_scores() -> None:
