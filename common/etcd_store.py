@@ -120,7 +120,6 @@ class EventType(Enum):
 class WatchEvent:
     type: EventType
     kv: KeyValue
-    prev: KeyValue | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,13 +476,15 @@ class EtcdStore:
     # ---------------------------------------------------------------- watch
 
     async def watch_prefix(
-        self, prefix: str, *, start_revision: int | None = None
+        self, prefix: str, *, start_revision: int | None = None, ignore: tuple[str, ...] = ()
     ) -> AsyncGenerator[WatchBatch, None]:
         """Changes under `prefix` from `start_revision`, never skipping one.
 
         Without `start_revision` it lists first (a resynced batch), then follows. After a
         disconnect it resumes right after the last event it delivered; if that revision has
-        been compacted meanwhile it re-lists and delivers a resynced batch.
+        been compacted meanwhile it re-lists and delivers a resynced batch. Events of keys
+        under an `ignore` prefix are dropped before they are decoded (their batch still
+        advances the revision).
         """
         if start_revision is None:
             listed = await self.range(prefix)
@@ -492,7 +493,7 @@ class EtcdStore:
         next_revision = start_revision
         backoff = retry.Backoff(self._retry_policy)
         while True:
-            outcome = await self._follow(prefix, next_revision)
+            outcome = await self._follow(prefix, next_revision, ignore)
             async for batch in outcome.batches():
                 backoff.reset()
                 yield batch
@@ -507,10 +508,10 @@ class EtcdStore:
             else:
                 next_revision = outcome.next_revision
 
-    async def _follow(self, prefix: str, start_revision: int) -> _WatchRun:
+    async def _follow(self, prefix: str, start_revision: int, ignore: tuple[str, ...]) -> _WatchRun:
         if self._client.watch is None:
             raise RuntimeError("EtcdStore is not connected")
-        return _WatchRun(self._client.watch, prefix, start_revision)
+        return _WatchRun(self._client.watch, prefix, start_revision, ignore)
 
 
 class _WatchRun:
@@ -522,9 +523,12 @@ class _WatchRun:
     resumes from the run's own `next_revision`.
     """
 
-    def __init__(self, watch_service: Any, prefix: str, start_revision: int) -> None:
+    def __init__(
+        self, watch_service: Any, prefix: str, start_revision: int, ignore: tuple[str, ...] = ()
+    ) -> None:
         self._watch_service = watch_service
         self._prefix = prefix
+        self._ignore = tuple(item.encode() for item in ignore)
         self.next_revision = start_revision
         self.compacted = False
         self.disconnected = False
@@ -534,7 +538,6 @@ class _WatchRun:
             self._prefix,
             range_end=prefix_range_end(self._prefix),
             start_revision=self.next_revision,
-            prev_kv=True,
         )
         created_seen = False
         try:
@@ -551,9 +554,15 @@ class _WatchRun:
                     return
                 if not response.events:
                     continue
-                events = [self._event(raw) for raw in response.events]
-                self.next_revision = events[-1].kv.mod_revision + 1
-                yield WatchBatch(events[-1].kv.mod_revision, events)
+                ignore = self._ignore
+                events = [
+                    self._event(raw)
+                    for raw in response.events
+                    if not (ignore and raw.kv.key.startswith(ignore))
+                ]
+                revision = int(response.events[-1].kv.mod_revision)
+                self.next_revision = revision + 1
+                yield WatchBatch(revision, events)
         finally:
             await stream.aclose()
 
@@ -568,7 +577,4 @@ class _WatchRun:
 
     @staticmethod
     def _event(raw: Any) -> WatchEvent:
-        kv = _kv(raw.kv)
-        prev = _kv(raw.prev_kv) if raw.HasField("prev_kv") else None
-        kind = EventType.DELETE if raw.type == 1 else EventType.PUT
-        return WatchEvent(kind, kv, prev)
+        return WatchEvent(EventType.DELETE if raw.type == 1 else EventType.PUT, _kv(raw.kv))

@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import grpc
 
-from fed.v1 import types_pb2, worker_pb2
+from fed.v1 import types_pb2, worker_pb2, worker_pb2_grpc
 from proxy.cache import Change, FedCache
 from proxy.errors import ApiError
 from proxy.migration import Refused
@@ -131,11 +132,11 @@ class Binder:
     def due(self, now: float) -> list[types_pb2.Workload]:
         """Unsettled workloads to bind again at `now`: not parked, past their backoff."""
         found: list[types_pb2.Workload] = []
-        for key in list(self._unsettled):
+        for key in self._unsettled.difference(self._waiting):
             workload = self._writer.workloads.get(key)
             if workload is None or not unsettled(workload):
                 self._unsettled.discard(key)
-            elif key not in self._waiting and self._retry_at.get(key, _NO_BACKOFF)[0] <= now:
+            elif self._retry_at.get(key, _NO_BACKOFF)[0] <= now:
                 found.append(workload)
         return found
 
@@ -251,21 +252,23 @@ class Binder:
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
     ) -> None:
         spec = workload.spec
-        request = worker_pb2.ApplyRequest(
-            cluster=part.cluster,
-            namespace=spec.namespace,
-            name=spec.name,
-            reservation_id=part.reservation_id,
-            epoch=self._epoch,
-            replicas=part.replicas,
-            per_replica=spec.resources,
-            template_json=spec.template_json,
-            labels=spec.labels,
-        )
-        try:
-            await self._router.call(
-                part.cluster, lambda stub: stub.Apply(request, timeout=self._timeout_s)
+
+        def apply(stub: worker_pb2_grpc.WorkerAsyncStub) -> Awaitable[worker_pb2.ApplyResponse]:
+            request = worker_pb2.ApplyRequest(
+                cluster=part.cluster,
+                namespace=spec.namespace,
+                name=spec.name,
+                reservation_id=part.reservation_id,
+                epoch=self._epoch,
+                replicas=part.replicas,
+                per_replica=spec.resources,
+                template_json=spec.template_json,
+                labels=spec.labels,
             )
+            return stub.Apply(request, timeout=self._timeout_s)
+
+        try:
+            await self._router.call(part.cluster, apply)
         except grpc.aio.AioRpcError as error:
             if error.code() not in _PERMANENT:
                 raise

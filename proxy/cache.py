@@ -2,7 +2,8 @@
 
 Reads are answered from here without a round trip. The view is replaced wholesale when the
 watch resyncs, so it never silently diverges from etcd. `wait_for_revision` lets a replica
-answer read-your-writes after a write it forwarded to the leader.
+answer read-your-writes after a write it forwarded to the leader. Request records (the
+answers kept for exactly-once) are read from etcd when needed, so the watch drops them.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ class FedCache:
 
     async def start(self) -> None:
         """Start following etcd and return once the first full listing is in."""
-        watch = self._store.watch_prefix(self._keys.prefix + "/")
+        watch = self._store.watch_prefix(
+            self._keys.prefix + "/", ignore=(self._keys.requests_prefix(),)
+        )
         first = await anext(watch)
         self._apply(first)
         self._task = asyncio.create_task(self._follow(watch), name="fed-cache")

@@ -82,15 +82,24 @@ class RequestLog:
                 results.append(error)
         return results
 
-    def record(self, request_id: str, method: str, request_digest: bytes, response: Message) -> Put:
+    def record(
+        self,
+        request_id: str,
+        method: str,
+        request_digest: bytes,
+        response: Message,
+        created: Timestamp | None = None,
+    ) -> Put:
         """The Put that records `response`; commit it with the effect it answers for.
+        `created` defaults to now (a batch passes the one time it stamps its records with).
 
         Call `refresh_lease` first (once per batch is enough).
         """
         if self._current is None:
             raise RuntimeError("RequestLog.refresh_lease() was not awaited")
-        created = Timestamp()
-        created.GetCurrentTime()
+        if created is None:
+            created = Timestamp()
+            created.GetCurrentTime()
         record = types_pb2.RequestRecord(
             request_id=request_id,
             method=method,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -110,6 +111,8 @@ class WorkloadWriter:
         self._on_commit = on_commit
         self._undo: dict[tuple[str, str], types_pb2.Workload | None] = {}
         self._round_cycle: Cycle | None = None
+        self._stamp = _now()
+        """The time a round stamps its records with (one clock read per round)."""
         self._batcher: Batcher[WriteItem, Message] = Batcher(
             self._process, window_s=window_s, max_size=max_batch
         )
@@ -149,6 +152,7 @@ class WorkloadWriter:
         checkpoint = self.ledger.checkpoint()
         self._undo = {}
         self._round_cycle = None
+        self._stamp = _now()
         self._schedule(prepared)
         compares = self._requests_absent(prepared) if verify_new else []
         try:
@@ -348,24 +352,19 @@ class WorkloadWriter:
             item.ops.append(Put(key, reservation.SerializeToString()))
         for reservation in changes.releases:
             item.ops.append(Delete(self._keys.reservation(reservation.cluster, reservation.id)))
-        method, request = _call(item.pending.item)
+        method, _ = _call(item.pending.item)
         response = _response_type(method)(workload=workload, unplaced_replicas=decision.unplaced)
-        self._finish(item, workload, method, request, response)
+        self._finish(item, workload, response)
 
-    def _finish(
-        self,
-        item: _Prepared,
-        workload: types_pb2.Workload,
-        method: str,
-        request: Message,
-        response: Message,
-    ) -> None:
+    def _finish(self, item: _Prepared, workload: types_pb2.Workload, response: Message) -> None:
         """Stage the workload record and the request's answer with the item's other ops."""
         key = self._keys.workload(workload.spec.namespace, workload.spec.name)
         item.ops.append(Put(key, workload.SerializeToString()))
-        request_id: str = getattr(request, "request_id")  # noqa: B009 (any of three types)
+        call = item.call
+        if call is None:
+            raise TypeError("not an API call")
         item.ops.append(
-            self._requests.record(request_id, method, digest(method, request), response)
+            self._requests.record(call.request_id, call.method, call.digest, response, self._stamp)
         )
         item.response = response
         item.workload = workload
@@ -375,7 +374,7 @@ class WorkloadWriter:
         self, spec: types_pb2.WorkloadSpec, placement: types_pb2.Placement
     ) -> types_pb2.Workload:
         previous = self.workloads.get((spec.namespace, spec.name))
-        now = _now()
+        now = self._stamp
         record = types_pb2.Workload(spec=spec, placement=placement, updated_at=now)
         held = {p.cluster: p for p in previous.placement.clusters} if previous else {}
         for part in record.placement.clusters:
@@ -395,9 +394,9 @@ class WorkloadWriter:
         record = types_pb2.Workload()
         record.CopyFrom(existing)
         record.phase = Phase.WORKLOAD_PHASE_DELETING
-        record.updated_at.CopyFrom(_now())
+        record.updated_at.CopyFrom(self._stamp)
         response = federation_pb2.DeleteWorkloadResponse(workload=record)
-        self._finish(item, record, "DeleteWorkload", request, response)
+        self._finish(item, record, response)
 
     def _apply_report(self, item: _Prepared, report: PhaseReport) -> None:
         existing = self.workloads.get((report.namespace, report.name))
@@ -422,7 +421,7 @@ class WorkloadWriter:
         if record == existing:
             item.response = record
             return
-        record.updated_at.CopyFrom(_now())
+        record.updated_at.CopyFrom(self._stamp)
         self._set_workload((report.namespace, report.name), record)
         key = self._keys.workload(report.namespace, report.name)
         item.ops.append(Put(key, record.SerializeToString()))
@@ -453,7 +452,7 @@ class WorkloadWriter:
             return
         record = result.record
         record.phase = overall_phase(record)
-        record.updated_at.CopyFrom(_now())
+        record.updated_at.CopyFrom(self._stamp)
         record.placement.epoch = self._leadership.epoch
         self._set_workload(key, record)
         item.ops += result.ops
@@ -602,6 +601,5 @@ def overall_phase(workload: types_pb2.Workload) -> Phase.ValueType:
 
 
 def _now() -> Timestamp:
-    stamp = Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
+    nanoseconds = time.time_ns()
+    return Timestamp(seconds=nanoseconds // 1_000_000_000, nanos=nanoseconds % 1_000_000_000)
