@@ -110,6 +110,11 @@ class Ledger:
         """A counter that changes whenever the cluster's reservations change."""
         return self._generations.get(cluster, 0)
 
+    @property
+    def generations(self) -> Mapping[str, int]:
+        """Every cluster's generation (absent: 0), for loops that read many of them."""
+        return self._generations
+
     def over_commit(self, cluster: str, added: Quantity, allowance: Quantity) -> list[str]:
         """Dimensions where reserved + added would exceed the allowance (empty: it fits)."""
         return (self.reserved(cluster) + added).exceeded(allowance, added)

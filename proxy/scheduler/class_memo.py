@@ -46,6 +46,8 @@ class ClusterResult:
     generation: int
     verdict: Status
     raw: Mapping[str, Score]
+    idle_raw: Mapping[str, Score]
+    """Raw per-request scores of a request that holds nothing yet."""
     reserved: Quantity = ZERO
     """The cluster's reserved total when the scores were computed."""
     slack: Quantity = ZERO

@@ -55,11 +55,11 @@ class EquivalenceClass:
     scores: Mapping[str, Mapping[str, Score]]
     base: Mapping[str, float]
     weights: Mapping[str, float]
+    fresh: Mapping[str, float]
+    """Total score per passing cluster for a request that holds nothing yet."""
     dynamic: dict[str, DynamicResult] = field(default_factory=dict, compare=False)
     """Per cluster: dynamic verdict and replicas that fit (a cache, kept across cycles when
     classes are shared)."""
-    idle: dict[str, float] = field(default_factory=dict, compare=False)
-    """Weighted per-request scores of a request that holds nothing yet (a cache)."""
 
 
 def tiebreak(workload: str, cluster: str) -> int:
@@ -156,8 +156,13 @@ class Cycle:
         )
         weights = dict(key.weights)
         base = {name: weighted_total(items, weights) for name, items in scores.items()}
+        idle_scores = normalised_scores(
+            plugins.request_scores, {view.name: results[view.name].idle_raw for view in passed}
+        )
+        idle = {name: weighted_total(items, weights) for name, items in idle_scores.items()}
+        fresh = {name: total + idle.get(name, 0.0) for name, total in base.items()}
         return EquivalenceClass(
-            key, plugins, context, rejected, passed, scores, base, weights, entry.dynamic
+            key, plugins, context, rejected, passed, scores, base, weights, fresh, entry.dynamic
         )
 
     def _cluster_result(
@@ -166,6 +171,7 @@ class Cycle:
         state = self.state(view, plugins)
         verdict = run_filters(plugins.static_filters, context, state)
         raw = raw_scores(plugins.class_scores, context, state) if verdict.ok else {}
+        idle_raw = raw_scores(plugins.request_scores, context, state) if verdict.ok else {}
         generation = self.ledger.generation(view.name)
         capacity = state.capacity
         slack = capacity.limit.scaled(SCORE_SLACK) if capacity is not None else ZERO
@@ -177,6 +183,7 @@ class Cycle:
             generation,
             verdict,
             raw,
+            idle_raw,
             self.ledger.reserved(view.name),
             slack,
         )
@@ -188,9 +195,9 @@ class Cycle:
         rejected: Mapping[str, Status] = found.rejected
         more: dict[str, Status] = {}
         evacuate = request.evacuate
-        extra = self._request_scores(request, found)
-        ledger, base, dynamic = self.ledger, found.base, found.dynamic
-        generation = ledger.generation
+        totals = self._totals(request, found)
+        ledger, dynamic = self.ledger, found.dynamic
+        generations = ledger.generations
         scored: list[tuple[float, ClusterView, int]] = []
         for view in found.passed:
             name = view.name
@@ -200,13 +207,13 @@ class Cycle:
             cached = dynamic.get(name)
             if (
                 cached is None
-                or cached[2] != generation(name)
+                or cached[2] != generations.get(name, 0)
                 or cached[0] is not view
                 or cached[1] is not ledger
             ):
                 cached = self._dynamic(found, view)
             if cached[3].ok:
-                scored.append((base.get(name, 0.0) + extra.get(name, 0.0), view, cached[4]))
+                scored.append((totals.get(name, 0.0), view, cached[4]))
             else:
                 more[name] = cached[3]
         if more:
@@ -228,24 +235,19 @@ class Cycle:
         found.dynamic[view.name] = result
         return result
 
-    def _request_scores(
-        self, request: PlacementRequest, found: EquivalenceClass
-    ) -> Mapping[str, float]:
-        """Weighted per-request scores (they depend on the current placement); computed once
-        per class for requests that hold nothing yet."""
+    def _totals(self, request: PlacementRequest, found: EquivalenceClass) -> Mapping[str, float]:
+        """Total score per passing cluster: class scores plus weighted per-request scores
+        (they depend on the current placement; the class has them for a fresh request)."""
         plugins = found.plugins
-        if not plugins.request_scores:
-            return {}
-        if not request.current and found.idle:
-            return found.idle
-        held = request.held()
-        context = PluginContext(found.context.shape, found.context.selection, held)
+        if not request.current or not plugins.request_scores:
+            return found.fresh
+        context = PluginContext(found.context.shape, found.context.selection, request.held())
         states = [self.state(view, plugins) for view in found.passed]
         scores = run_scores(plugins.request_scores, context, states)
-        totals = {name: weighted_total(items, found.weights) for name, items in scores.items()}
-        if not request.current:
-            found.idle.update(totals)
-        return totals
+        return {
+            name: found.base.get(name, 0.0) + weighted_total(items, found.weights)
+            for name, items in scores.items()
+        }
 
     def decide(self, request: PlacementRequest) -> Decision:
         """Filter, score and divide one request; the ledger is not changed."""
