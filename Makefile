@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck contracts proto proto-check pytest clean
+.PHONY: demo test lint typecheck contracts proto proto-check pytest native native-clean clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python >= 3.11 is required"; exit 1; }
@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The leader's hot path compiled with mypyc (tools/native.py); a no-op while the sources match.
+native: $(STAMP)
+	$(BIN)/python -m tools.native build
+
+native-clean: $(STAMP)
+	$(BIN)/python -m tools.native clean
+
+demo: native
 	$(BIN)/python -m tools.devstack.demo
 
 test: $(STAMP) lint typecheck contracts proto-check pytest
@@ -34,8 +41,9 @@ proto: $(STAMP)
 proto-check: $(STAMP)
 	$(BIN)/python -m tools.protogen --check
 
-pytest: $(STAMP)
+pytest: native
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	find common proxy -name '*.so' -delete
+	rm -rf build $(VENV) var .pytest_cache .mypy_cache .ruff_cache

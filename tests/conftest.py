@@ -16,6 +16,14 @@ import pytest
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
 from common.keys import Keys
+from tools import native
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Never test stale compiled extensions in place of the sources (see tools/native.py)."""
+    reason = native.stale()
+    if reason is not None:
+        pytest.exit(f"{reason}: run `make native` (or `make native-clean`)", returncode=1)
 
 
 @pytest.fixture(scope="session")

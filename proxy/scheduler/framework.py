@@ -9,6 +9,8 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from mypy_extensions import mypyc_attr
+
 from proxy.scheduler.capacity import ClusterCapacity
 from proxy.scheduler.model import ClusterView
 from proxy.scheduler.resources import Quantity
@@ -53,12 +55,15 @@ class Score:
         return Score(min(max(self.value, 0.0), MAX_SCORE), self.reason)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Plugin:
-    """A named plugin; its arguments are given to its constructor."""
+    """A named plugin; its arguments are given to its constructor. The bases are compiled
+    (tools/native.py) and stay open to plugins that are not."""
 
     name: str = ""
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class FilterPlugin(Plugin, abc.ABC):
     """Decides whether a cluster can take replicas of the request at all."""
 
@@ -69,6 +74,7 @@ class FilterPlugin(Plugin, abc.ABC):
     def filter(self, context: PluginContext, cluster: ClusterState) -> Status: ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ScorePlugin(Plugin, abc.ABC):
     """Rates a feasible cluster 0..100 with a reason."""
 

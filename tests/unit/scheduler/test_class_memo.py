@@ -2,36 +2,45 @@
 
 from __future__ import annotations
 
-import pytest
 from unit.scheduler.scheduler_fleet import Fake, fleet, request
 
 from fed.v1 import types_pb2
 from proxy.ledger import Ledger
-from proxy.scheduler.cycle import Cycle
 from proxy.scheduler.engine import Engine
+from proxy.scheduler.framework import ClusterState, FilterPlugin, PluginContext
 from proxy.scheduler.model import Snapshot
-from proxy.scheduler.policy import Policy
+from proxy.scheduler.plugins.cluster_state import ClusterStateFilter
+from proxy.scheduler.policy import NoArgs, Policy
+from proxy.scheduler.registry import Entry, default_registry
+from proxy.scheduler.status import Status
 
 
-def _rerun_clusters(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the clusters whose static filters and class scores were run again."""
-    rerun: list[str] = []
-    original = Cycle._cluster_result
+class _Spy(FilterPlugin):
+    """cluster_state that notes each cluster it runs for: a cluster's static filters and
+    class scores are run together, so this names the clusters whose results were rebuilt."""
 
-    def spy(self: Cycle, view, plugins, context):  # type: ignore[no-untyped-def]
-        rerun.append(view.name)
-        return original(self, view, plugins, context)
+    name = "cluster_state"
 
-    monkeypatch.setattr(Cycle, "_cluster_result", spy)
-    return rerun
+    def __init__(self, seen: list[str]) -> None:
+        self._inner = ClusterStateFilter()
+        self._seen = seen
+
+    def filter(self, context: PluginContext, cluster: ClusterState) -> Status:
+        self._seen.append(cluster.view.name)
+        return self._inner.filter(context, cluster)
 
 
-def test_a_later_batch_reruns_only_the_clusters_whose_reservations_changed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    engine, ledger = Engine(), Ledger()
+def _spied_engine() -> tuple[Engine, list[str]]:
+    """An engine with the default policy, and the names its static filters ran for."""
+    seen: list[str] = []
+    registry = default_registry()
+    registry.add_filter("cluster_state", Entry(NoArgs, lambda _args: _Spy(seen)))
+    return Engine(registry=registry), seen
+
+
+def test_a_later_batch_reruns_only_the_clusters_whose_reservations_changed() -> None:
+    (engine, rerun), ledger = _spied_engine(), Ledger()
     snapshot = fleet(Fake("a"), Fake("b"), Fake("c"))
-    rerun = _rerun_clusters(monkeypatch)
     (first,) = engine.schedule_batch(snapshot, ledger, [request(2, workload="t/one")])
     assert sorted(rerun) == ["a", "b", "c"]
     touched = {item.cluster for item in first.changes.upserts}
@@ -40,12 +49,10 @@ def test_a_later_batch_reruns_only_the_clusters_whose_reservations_changed(
     assert sorted(rerun) == sorted(touched)
 
 
-def test_a_new_status_or_a_policy_reload_reruns_the_plugins(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    engine, ledger = Engine(), Ledger()
+def test_a_new_status_or_a_policy_reload_reruns_the_plugins() -> None:
+    (engine, rerun), ledger = _spied_engine(), Ledger()
     engine.schedule_batch(fleet(Fake("a"), Fake("b")), ledger, [request(1, workload="t/x")])
-    rerun = _rerun_clusters(monkeypatch)
+    rerun.clear()
     engine.schedule_batch(fleet(Fake("a"), Fake("b")), ledger, [request(1, workload="t/y")])
     assert sorted(rerun) == ["a", "b"]
     snapshot = fleet(Fake("a"), Fake("b"))
@@ -68,15 +75,13 @@ def test_decisions_with_a_warm_memo_equal_those_of_a_fresh_engine() -> None:
         assert [o.decision for o in kept] == [o.decision for o in fresh]
 
 
-def test_scores_are_kept_while_reservations_stay_within_the_slack(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_scores_are_kept_while_reservations_stay_within_the_slack() -> None:
     """1,000 nodes of 8 cpus: one replica of 1 cpu is far below 1% of the cluster, so its
     scores stand; 100 replicas (1.25%) are not, so they are computed again."""
-    engine, ledger = Engine(), Ledger()
+    (engine, rerun), ledger = _spied_engine(), Ledger()
     snapshot = fleet(Fake("big", nodes=1000))
     engine.schedule_batch(snapshot, ledger, [request(1, workload="t/one")])
-    rerun = _rerun_clusters(monkeypatch)
+    rerun.clear()
     engine.schedule_batch(snapshot, ledger, [request(1, workload="t/two")])
     assert rerun == []
     engine.schedule_batch(snapshot, ledger, [request(100, workload="t/three")])
