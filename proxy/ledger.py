@@ -11,6 +11,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from fed.v1 import types_pb2
 from proxy.scheduler.resources import ZERO, Quantity
@@ -25,13 +26,20 @@ class OverCommitError(Exception):
         self.dimensions = dimensions
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class _Entry:
     """One journal entry: the reservation that was there before (None: absent)."""
 
-    cluster: str
-    reservation_id: str
-    before: types_pb2.Reservation | None
+    cluster: Final[str]
+    reservation_id: Final[str]
+    before: Final[types_pb2.Reservation | None]
+
+    def __init__(
+        self, cluster: str, reservation_id: str, before: types_pb2.Reservation | None
+    ) -> None:
+        self.cluster = cluster
+        self.reservation_id = reservation_id
+        self.before = before
 
 
 def demand(reservation: types_pb2.Reservation) -> Quantity:
@@ -45,11 +53,21 @@ _CHANGE_LOG = 512
 Change = tuple[types_pb2.Reservation | None, types_pb2.Reservation | None]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class _Change:
-    generation: int
-    before: types_pb2.Reservation | None
-    after: types_pb2.Reservation | None
+    generation: Final[int]
+    before: Final[types_pb2.Reservation | None]
+    after: Final[types_pb2.Reservation | None]
+
+    def __init__(
+        self,
+        generation: int,
+        before: types_pb2.Reservation | None,
+        after: types_pb2.Reservation | None,
+    ) -> None:
+        self.generation = generation
+        self.before = before
+        self.after = after
 
 
 class Ledger:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from fed.v1 import types_pb2
 from proxy.ledger import Ledger
@@ -18,12 +19,16 @@ from proxy.scheduler.model import ClusterView
 from proxy.scheduler.resources import UNLIMITED, Quantity
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class Bucket:
     """`count` nodes with at least `free` capacity each."""
 
-    free: Quantity
-    count: int
+    free: Final[Quantity]
+    count: Final[int]
+
+    def __init__(self, free: Quantity, count: int) -> None:
+        self.free = free
+        self.count = count
 
 
 MAX_BUCKETS = 16
@@ -81,15 +86,29 @@ def unmaterialised(reservation: types_pb2.Reservation, status: types_pb2.Cluster
     return max(reservation.replicas - status.reservation_pods.get(reservation.id, 0), 0)
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class ClusterCapacity:
     """A cluster's room for new replicas: aggregate allowance and node-grade summary."""
 
-    limit: Quantity
-    allowance: Quantity
-    reserved: Quantity
-    buckets: tuple[Bucket, ...] | None
-    _fits: dict[Quantity, int] = field(default_factory=dict, compare=False, repr=False)
+    limit: Final[Quantity]
+    allowance: Final[Quantity]
+    reserved: Final[Quantity]
+    buckets: Final[tuple[Bucket, ...] | None]
+    _fits: dict[Quantity, int] = field(compare=False, repr=False)
+    """Replicas that fit per shape (a cache)."""
+
+    def __init__(
+        self,
+        limit: Quantity,
+        allowance: Quantity,
+        reserved: Quantity,
+        buckets: tuple[Bucket, ...] | None,
+    ) -> None:
+        self.limit = limit
+        self.allowance = allowance
+        self.reserved = reserved
+        self.buckets = buckets
+        self._fits = {}
 
     @classmethod
     def build(

@@ -3,36 +3,59 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from fed.v1 import types_pb2
 from proxy.scheduler.diagnosis import EMPTY, Diagnosis
 from proxy.scheduler.status import Status
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class Assignment:
     """Replicas on one cluster after the decision, and before it."""
 
-    cluster: str
-    replicas: int
-    previous: int = 0
-    reservation_id: str = ""
+    cluster: Final[str]
+    replicas: Final[int]
+    previous: Final[int]
+    reservation_id: Final[str]
+
+    def __init__(
+        self, cluster: str, replicas: int, previous: int = 0, reservation_id: str = ""
+    ) -> None:
+        self.cluster = cluster
+        self.replicas = replicas
+        self.previous = previous
+        self.reservation_id = reservation_id
 
     @property
     def delta(self) -> int:
         return self.replicas - self.previous
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Decision:
     """Per-cluster replicas (clusters that lose all their replicas included, with 0),
     replicas that could not be placed and why. A failed decision changes nothing."""
 
-    workload: str
-    status: Status
-    assignments: tuple[Assignment, ...] = ()
-    unplaced: int = 0
-    diagnosis: Diagnosis = EMPTY
+    workload: Final[str]
+    status: Final[Status]
+    assignments: Final[tuple[Assignment, ...]]
+    unplaced: Final[int]
+    diagnosis: Final[Diagnosis]
+
+    def __init__(
+        self,
+        workload: str,
+        status: Status,
+        assignments: tuple[Assignment, ...] = (),
+        unplaced: int = 0,
+        diagnosis: Diagnosis = EMPTY,
+    ) -> None:
+        self.workload = workload
+        self.status = status
+        self.assignments = assignments
+        self.unplaced = unplaced
+        self.diagnosis = diagnosis
 
     @property
     def ok(self) -> bool:
@@ -64,9 +87,17 @@ class Decision:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Changes:
     """What reserving a decision did to the ledger, to be written to etcd (fenced)."""
 
-    upserts: tuple[types_pb2.Reservation, ...] = ()
-    releases: tuple[types_pb2.Reservation, ...] = ()
+    upserts: Final[tuple[types_pb2.Reservation, ...]]
+    releases: Final[tuple[types_pb2.Reservation, ...]]
+
+    def __init__(
+        self,
+        upserts: tuple[types_pb2.Reservation, ...] = (),
+        releases: tuple[types_pb2.Reservation, ...] = (),
+    ) -> None:
+        self.upserts = upserts
+        self.releases = releases

@@ -14,36 +14,65 @@ import heapq
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final
 
 from fed.v1 import types_pb2
 
 NO_LIMIT = math.inf
 
 
-class Candidate(NamedTuple):
+@dataclass(init=False, unsafe_hash=True)
+class Candidate:
     """A feasible cluster: its spread group, total score and how many new replicas fit (a
-    named tuple: a batch builds one per feasible cluster per request)."""
+    batch builds one per feasible cluster per request: a cheap value, see Quantity)."""
 
-    cluster: str
-    group: str
-    score: float
-    available: int
+    cluster: Final[str]
+    group: Final[str]
+    score: Final[float]
+    available: Final[int]
+
+    def __init__(self, cluster: str, group: str, score: float, available: int) -> None:
+        self.cluster = cluster
+        self.group = group
+        self.score = score
+        self.available = available
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Rules:
     """The division constraints of a PlacementPolicy (zero means unset)."""
 
-    per_cluster_min: int = 0
-    per_cluster_max: int = 0
-    min_clusters: int = 0
-    max_clusters: int = 0
-    topology: str = ""
-    max_skew: int = 0
-    min_groups: int = 0
-    gang: bool = False
-    allow_partial: bool = False
+    per_cluster_min: Final[int]
+    per_cluster_max: Final[int]
+    min_clusters: Final[int]
+    max_clusters: Final[int]
+    topology: Final[str]
+    max_skew: Final[int]
+    min_groups: Final[int]
+    gang: Final[bool]
+    allow_partial: Final[bool]
+
+    def __init__(
+        self,
+        per_cluster_min: int = 0,
+        per_cluster_max: int = 0,
+        min_clusters: int = 0,
+        max_clusters: int = 0,
+        topology: str = "",
+        max_skew: int = 0,
+        min_groups: int = 0,
+        gang: bool = False,
+        allow_partial: bool = False,
+    ) -> None:
+        self.per_cluster_min = per_cluster_min
+        self.per_cluster_max = per_cluster_max
+        self.min_clusters = min_clusters
+        self.max_clusters = max_clusters
+        self.topology = topology
+        self.max_skew = max_skew
+        self.min_groups = min_groups
+        self.gang = gang
+        self.allow_partial = allow_partial
 
     @property
     def unconstrained(self) -> bool:
@@ -73,21 +102,35 @@ class Rules:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Division:
     """Replicas per cluster afterwards (kept plus added, clusters with none left out), what did
     not fit and why."""
 
-    totals: Mapping[str, int]
-    unplaced: int = 0
-    limits: tuple[str, ...] = ()
+    totals: Final[Mapping[str, int]]
+    unplaced: Final[int]
+    limits: Final[tuple[str, ...]]
+
+    def __init__(
+        self, totals: Mapping[str, int], unplaced: int = 0, limits: tuple[str, ...] = ()
+    ) -> None:
+        self.totals = totals
+        self.unplaced = unplaced
+        self.limits = limits
 
 
-class _Slot(NamedTuple):
-    candidate: Candidate
-    kept: int
-    cap: int
-    floor: int
+@dataclass(init=False, unsafe_hash=True)
+class _Slot:
+    candidate: Final[Candidate]
+    kept: Final[int]
+    cap: Final[int]
+    floor: Final[int]
+
+    def __init__(self, candidate: Candidate, kept: int, cap: int, floor: int) -> None:
+        self.candidate = candidate
+        self.kept = kept
+        self.cap = cap
+        self.floor = floor
 
 
 def apportion(total: int, items: Sequence[tuple[str, float, int]]) -> dict[str, int]:

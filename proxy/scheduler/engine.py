@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from fed.v1 import federation_pb2
 from proxy.ledger import Ledger, OverCommitError
@@ -24,12 +25,16 @@ from proxy.scheduler.status import Status
 from proxy.scheduler.validation import check_values
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class Outcome:
     """A batch member's decision and what reserving it changed in the ledger."""
 
-    decision: Decision
-    changes: Changes
+    decision: Final[Decision]
+    changes: Final[Changes]
+
+    def __init__(self, decision: Decision, changes: Changes) -> None:
+        self.decision = decision
+        self.changes = changes
 
 
 class Engine:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Final
 
 from mypy_extensions import mypyc_attr
 
@@ -20,34 +21,49 @@ from proxy.scheduler.status import Status
 MAX_SCORE = 100.0
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class PluginContext:
     """What plugins know about the request: the (quantised) shape, the selection and, for
     per-request plugins, the replicas the workload holds per cluster now."""
 
-    shape: Quantity
-    selection: Selection
-    held: Mapping[str, int] = field(default_factory=dict)
+    shape: Final[Quantity]
+    selection: Final[Selection]
+    held: Final[Mapping[str, int]]
+
+    def __init__(
+        self, shape: Quantity, selection: Selection, held: Mapping[str, int] | None = None
+    ) -> None:
+        self.shape = shape
+        self.selection = selection
+        self.held = held if held is not None else {}
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class ClusterState:
     """A cluster and its capacity for new replicas (None: no status published)."""
 
-    view: ClusterView
-    capacity: ClusterCapacity | None
+    view: Final[ClusterView]
+    capacity: Final[ClusterCapacity | None]
+
+    def __init__(self, view: ClusterView, capacity: ClusterCapacity | None) -> None:
+        self.view = view
+        self.capacity = capacity
 
     @property
     def name(self) -> str:
         return self.view.name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class Score:
     """A plugin's 0..100 score for one cluster and why."""
 
-    value: float
-    reason: str
+    value: Final[float]
+    reason: Final[str]
+
+    def __init__(self, value: float, reason: str) -> None:
+        self.value = value
+        self.reason = reason
 
     def clamped(self) -> Score:
         if 0.0 <= self.value <= MAX_SCORE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from fed.v1 import types_pb2
 from proxy.scheduler.resources import Quantity
@@ -93,16 +94,21 @@ class Snapshot:
         return [view.name for view in self.clusters]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class Holding:
     """Replicas a workload holds on one cluster, and the reservation backing them."""
 
-    cluster: str
-    replicas: int
-    reservation_id: str = ""
+    cluster: Final[str]
+    replicas: Final[int]
+    reservation_id: Final[str]
+
+    def __init__(self, cluster: str, replicas: int, reservation_id: str = "") -> None:
+        self.cluster = cluster
+        self.replicas = replicas
+        self.reservation_id = reservation_id
 
 
-@dataclass(frozen=True)
+@dataclass(init=False, unsafe_hash=True)
 class PlacementRequest:
     """Place (or re-place) a workload's replicas.
 
@@ -110,14 +116,34 @@ class PlacementRequest:
     names clusters whose replicas must move elsewhere (failover and drills).
     """
 
-    workload: str
-    shape: Quantity
-    replicas: int
-    policy: types_pb2.PlacementPolicy
-    priority: int = 0
-    current: tuple[Holding, ...] = ()
-    evacuate: frozenset[str] = frozenset()
-    request_id: str = ""
+    workload: Final[str]
+    shape: Final[Quantity]
+    replicas: Final[int]
+    policy: Final[types_pb2.PlacementPolicy]
+    priority: Final[int]
+    current: Final[tuple[Holding, ...]]
+    evacuate: Final[frozenset[str]]
+    request_id: Final[str]
+
+    def __init__(
+        self,
+        workload: str,
+        shape: Quantity,
+        replicas: int,
+        policy: types_pb2.PlacementPolicy,
+        priority: int = 0,
+        current: tuple[Holding, ...] = (),
+        evacuate: frozenset[str] = frozenset(),
+        request_id: str = "",
+    ) -> None:
+        self.workload = workload
+        self.shape = shape
+        self.replicas = replicas
+        self.policy = policy
+        self.priority = priority
+        self.current = current
+        self.evacuate = evacuate
+        self.request_id = request_id
 
     @classmethod
     def from_spec(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
 
 
 class Code(enum.Enum):
@@ -13,13 +14,20 @@ class Code(enum.Enum):
     ERROR = "Error"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(init=False, unsafe_hash=True)
 class Status:
     """A code, the plugin that produced it and human-readable reasons."""
 
-    code: Code = Code.SUCCESS
-    reasons: tuple[str, ...] = ()
-    plugin: str = ""
+    code: Final[Code]
+    reasons: Final[tuple[str, ...]]
+    plugin: Final[str]
+
+    def __init__(
+        self, code: Code = Code.SUCCESS, reasons: tuple[str, ...] = (), plugin: str = ""
+    ) -> None:
+        self.code = code
+        self.reasons = reasons
+        self.plugin = plugin
 
     @classmethod
     def success(cls, reason: str = "", plugin: str = "") -> Status:
