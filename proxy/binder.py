@@ -31,7 +31,8 @@ from proxy.cache import Change, FedCache
 from proxy.errors import ApiError
 from proxy.migration import Refused
 from proxy.routing import NoWorker, WorkerRouter
-from proxy.workloads import Finalize, PhaseReport, WorkloadWriter
+from proxy.workloads import WorkloadWriter
+from proxy.write_round import Finalize, PhaseReport
 
 _log = logging.getLogger(__name__)
 Phase = types_pb2.WorkloadPhase

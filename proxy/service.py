@@ -28,7 +28,7 @@ from proxy.scheduler.policy import PolicyError
 from proxy.scheduler.selection import Selection
 from proxy.scheduler.validation import OPERATORS
 from proxy.settings import ProxySection
-from proxy.workloads import validate_spec
+from proxy.write_round import validate_spec
 
 _log = logging.getLogger(__name__)
 FORWARDED = "x-fed-forwarded"

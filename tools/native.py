@@ -31,6 +31,7 @@ MODULES = (
     "proxy/health.py",
     "proxy/ledger.py",
     "proxy/migration.py",
+    "proxy/write_round.py",
     "proxy/scheduler/assemble.py",
     "proxy/scheduler/capacity.py",
     "proxy/scheduler/class_memo.py",
