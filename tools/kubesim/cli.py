@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
-import gc
 import json
 import logging
 import os
@@ -18,13 +17,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from common.gc_tuning import tune_gc
 from tools.kubesim.config import SimConfig
 from tools.kubesim.control import admin_call
 from tools.kubesim.faults import FAULTS
 from tools.kubesim.sim import KubeSim
 
 PR_SET_PDEATHSIG = 1
-GC_THRESHOLDS = (50_000, 20, 50)
 log = logging.getLogger("kubesim")
 
 
@@ -78,16 +77,6 @@ def die_with_parent(parent: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:
         sys.exit(1)
-
-
-def tune_gc() -> None:
-    """Make the cyclic collector cheap for a serving process: the store keeps immutable JSON
-    trees (no reference cycles) that only accumulate, which the default thresholds walk
-    again and again. What startup built is frozen; the young generation is collected after
-    50,000 allocations instead of 700."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def serve(args: argparse.Namespace) -> None:
