@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 
 from common.etcd_launcher import etcd_endpoints
-from common.gc_tuning import tune_gc
+from common.gc_tuning import LATENCY, tune_gc
 from common.logs import configure_logging
 from common.service_cli import parse_service_args, service_settings
 from common.settings import SettingsError
@@ -25,7 +25,7 @@ async def serve(
 ) -> None:
     node = ProxyNode(settings, endpoints)
     await node.start()
-    tune_gc()
+    tune_gc(LATENCY)
     print(json.dumps({"event": "ready", "id": node.proxy_id, "address": node.address}), flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

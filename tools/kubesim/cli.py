@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common.gc_tuning import tune_gc
+from common.gc_tuning import THROUGHPUT, tune_gc
 from tools.kubesim.config import SimConfig
 from tools.kubesim.control import admin_call
 from tools.kubesim.faults import FAULTS
@@ -85,7 +85,7 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with KubeSim(config_from(args), args.out) as sim:
-        tune_gc()
+        tune_gc(THROUGHPUT)
         for info in sim.describe():
             log.info(
                 "cluster %s %s (%s/%s, %d nodes)",
