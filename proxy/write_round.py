@@ -193,7 +193,7 @@ class RoundPlanner:
         validate_spec(spec)
         existing = self.workloads.get((spec.namespace, spec.name))
         if existing is not None:
-            if existing.spec != spec or existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+            if existing.spec != spec or existing.phase == types_pb2.WORKLOAD_PHASE_DELETING:
                 raise ApiError(
                     grpc.StatusCode.ALREADY_EXISTS,
                     f"workload {spec.namespace}/{spec.name} exists with a different spec "
@@ -223,7 +223,7 @@ class RoundPlanner:
         existing = self.workloads.get((namespace, name))
         if existing is None:
             raise not_found(f"workload {namespace}/{name}")
-        if existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+        if existing.phase == types_pb2.WORKLOAD_PHASE_DELETING:
             raise ApiError(
                 grpc.StatusCode.FAILED_PRECONDITION, f"workload {namespace}/{name} is being deleted"
             )
@@ -279,7 +279,7 @@ class RoundPlanner:
                 part.phase = before.phase
                 part.ready_replicas = before.ready_replicas
             else:
-                part.phase = Phase.WORKLOAD_PHASE_RESERVED
+                part.phase = types_pb2.WORKLOAD_PHASE_RESERVED
         record.generation = (previous.generation if previous else 0) + 1
         record.created_at.CopyFrom(previous.created_at if previous else now)
         record.phase = overall_phase(record)
@@ -289,14 +289,14 @@ class RoundPlanner:
         existing = self._existing(request.namespace, request.name)
         record = types_pb2.Workload()
         record.CopyFrom(existing)
-        record.phase = Phase.WORKLOAD_PHASE_DELETING
+        record.phase = types_pb2.WORKLOAD_PHASE_DELETING
         record.updated_at.CopyFrom(self._stamp)
         response = federation_pb2.DeleteWorkloadResponse(workload=record)
         self._finish(item, record, response)
 
     def _apply_report(self, item: Prepared, report: PhaseReport) -> None:
         existing = self.workloads.get((report.namespace, report.name))
-        if existing is None or existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+        if existing is None or existing.phase == types_pb2.WORKLOAD_PHASE_DELETING:
             item.response = types_pb2.Workload()
             return
         record = types_pb2.Workload()
@@ -305,12 +305,12 @@ class RoundPlanner:
         del record.placement.clusters[:]
         for part in parts:
             if part.cluster == report.cluster and part.replicas == report.replicas:
-                if part.replicas == 0 and report.phase == Phase.WORKLOAD_PHASE_UNSPECIFIED:
+                if part.replicas == 0 and report.phase == types_pb2.WORKLOAD_PHASE_UNSPECIFIED:
                     continue
                 part.phase = report.phase
                 part.ready_replicas = report.ready_replicas
                 part.message = report.message
-                if report.phase == Phase.WORKLOAD_PHASE_APPLIED:
+                if report.phase == types_pb2.WORKLOAD_PHASE_APPLIED:
                     part.replaces = ""  # applied: a later refusal may re-place it once again
             record.placement.clusters.append(part)
         record.phase = overall_phase(record)
@@ -330,7 +330,7 @@ class RoundPlanner:
         """A migration step; the response is the record after it (unchanged if it waits)."""
         key = (move.namespace, move.name)
         existing = self.workloads.get(key)
-        if existing is None or existing.phase == Phase.WORKLOAD_PHASE_DELETING:
+        if existing is None or existing.phase == types_pb2.WORKLOAD_PHASE_DELETING:
             item.response = types_pb2.Workload()
             return
         if isinstance(move, Evacuate):
@@ -478,28 +478,34 @@ def validate_spec(spec: types_pb2.WorkloadSpec) -> None:
             raise invalid("spec.template_json", "must be an apps/v1 Deployment manifest")
 
 
+_PROGRESS = {
+    phase: rank
+    for rank, phase in enumerate(
+        (
+            types_pb2.WORKLOAD_PHASE_FAILED,
+            types_pb2.WORKLOAD_PHASE_DEGRADED,
+            types_pb2.WORKLOAD_PHASE_PENDING,
+            types_pb2.WORKLOAD_PHASE_RESERVED,
+            types_pb2.WORKLOAD_PHASE_APPLIED,
+            types_pb2.WORKLOAD_PHASE_READY,
+        )
+    )
+}
+"""How far a part's phase has come (any other phase counts as least advanced)."""
+
+
 def overall_phase(workload: types_pb2.Workload) -> Phase.ValueType:
     """The least advanced phase over the clusters (Ready only when every part is)."""
-    if workload.phase == Phase.WORKLOAD_PHASE_DELETING:
+    if workload.phase == types_pb2.WORKLOAD_PHASE_DELETING:
         return workload.phase
     parts = [p for p in workload.placement.clusters if p.replicas > 0]
     if not parts:
         return (
-            Phase.WORKLOAD_PHASE_READY
+            types_pb2.WORKLOAD_PHASE_READY
             if workload.spec.replicas == 0
-            else Phase.WORKLOAD_PHASE_PENDING
+            else types_pb2.WORKLOAD_PHASE_PENDING
         )
-    order = [
-        Phase.WORKLOAD_PHASE_FAILED,
-        Phase.WORKLOAD_PHASE_DEGRADED,
-        Phase.WORKLOAD_PHASE_PENDING,
-        Phase.WORKLOAD_PHASE_RESERVED,
-        Phase.WORKLOAD_PHASE_APPLIED,
-        Phase.WORKLOAD_PHASE_READY,
-    ]
-    return min(
-        (p.phase for p in parts), key=lambda phase: order.index(phase) if phase in order else 0
-    )
+    return min((p.phase for p in parts), key=lambda phase: _PROGRESS.get(phase, 0))
 
 
 def now() -> Timestamp:
