@@ -10,7 +10,6 @@ phase reports take the same path, so no update of a record is ever lost to anoth
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 
 import grpc
@@ -36,8 +35,6 @@ from proxy.write_round import (
     response_type,
     rounds,
 )
-
-_log = logging.getLogger(__name__)
 
 
 class WorkloadWriter:
