@@ -321,12 +321,22 @@ def _moved_record(
             part.operation_id = move.operation_id
         if part.replicas > 0 or before is not None:
             record.placement.clusters.append(part)
+    _keep_pending_removal(record, workload)
     record.message = (
         f"{decision.unplaced} replicas fit nowhere and stay put: {_reasons(decision)}"
         if decision.unplaced
         else ""
     )
     return record
+
+
+def _keep_pending_removal(record: types_pb2.Workload, workload: types_pb2.Workload) -> None:
+    """Placement requests leave out parts scaled to zero, so the decision does not mention
+    them; they stay as they were until the binder has removed their Deployments."""
+    placed = {p.cluster for p in record.placement.clusters}
+    for part in workload.placement.clusters:
+        if part.replicas == 0 and part.cluster not in placed:
+            record.placement.clusters.append(part)
 
 
 def _source_part(part: types_pb2.ClusterPlacement, kept: int, move: Evacuate) -> None:

@@ -1,0 +1,145 @@
+"""A part scaled to zero (its Deployment not removed yet) survives every move of the others.
+
+Placement requests leave zero-replica parts out, so the engine's decision never mentions
+them; a move rebuilt from the decision alone would drop the part and orphan its Deployment.
+"""
+
+from __future__ import annotations
+
+from unit.scheduler.scheduler_fleet import GI, Fake, fleet, reservation
+
+from common.keys import Keys
+from fed.v1 import types_pb2
+from proxy.ledger import Ledger
+from proxy.migration import (
+    CompleteMove,
+    Evacuate,
+    MoveResult,
+    Refused,
+    ReturnMove,
+    complete,
+    evacuate,
+    replace_refused,
+    return_back,
+)
+from proxy.scheduler.engine import Engine
+from proxy.scheduler.model import Snapshot
+
+Phase = types_pb2.WorkloadPhase
+Mode = types_pb2.FailoverMode
+KEYS = Keys("/t")
+WORKLOAD = "team/web"
+PENDING = types_pb2.ClusterPlacement(
+    cluster="a", replicas=0, reservation_id="r-a", phase=Phase.WORKLOAD_PHASE_APPLIED
+)
+
+
+def record(*parts: tuple[str, int, Phase.ValueType]) -> types_pb2.Workload:
+    """A workload with these parts and, after them, cluster a's part pending removal."""
+    spec = types_pb2.WorkloadSpec(
+        namespace="team",
+        name="web",
+        replicas=sum(replicas for _, replicas, _ in parts),
+        resources=types_pb2.Resources(cpu_millis=1000, memory_bytes=GI),
+    )
+    workload = types_pb2.Workload(spec=spec)
+    for cluster, replicas, phase in parts:
+        workload.placement.clusters.add(
+            cluster=cluster, replicas=replicas, reservation_id=f"r-{cluster}", phase=phase
+        )
+    workload.placement.clusters.append(PENDING)
+    return workload
+
+
+def without_pending(workload: types_pb2.Workload) -> types_pb2.Workload:
+    """The same workload had its part on a already gone."""
+    twin = types_pb2.Workload()
+    twin.CopyFrom(workload)
+    del twin.placement.clusters[-1]
+    return twin
+
+
+def ledger_for(workload: types_pb2.Workload) -> Ledger:
+    """Reservations of the parts that hold replicas (scaling a part to zero released its)."""
+    return Ledger(
+        reservation(p.cluster, p.replicas, rid=p.reservation_id, workload=WORKLOAD)
+        for p in workload.placement.clusters
+        if p.replicas > 0
+    )
+
+
+def down_a() -> Snapshot:
+    return fleet(Fake("a", health=types_pb2.CLUSTER_HEALTH_FAILED), Fake("b"), Fake("c"))
+
+
+def evacuate_b(
+    workload: types_pb2.Workload, snapshot: Snapshot, mode: Mode.ValueType
+) -> MoveResult:
+    ledger = ledger_for(workload)
+    move = Evacuate("team", "web", frozenset({"b"}), "op-1", mode)
+    return evacuate(workload, move, Engine().cycle(snapshot, ledger), ledger, KEYS)
+
+
+def refuse_b(workload: types_pb2.Workload) -> MoveResult:
+    ledger = ledger_for(workload)
+    refused = Refused("team", "web", "b", 3, "quota exceeded")
+    return replace_refused(workload, refused, Engine().cycle(down_a(), ledger), ledger, KEYS)
+
+
+def with_pending(result: MoveResult) -> types_pb2.Workload:
+    """What the move makes of the workload without the pending part, plus that part."""
+    assert result.record is not None
+    expected = types_pb2.Workload()
+    expected.CopyFrom(result.record)
+    expected.placement.clusters.append(PENDING)
+    return expected
+
+
+def parts(result: MoveResult) -> dict[str, types_pb2.ClusterPlacement]:
+    assert result.record is not None
+    return {p.cluster: p for p in result.record.placement.clusters}
+
+
+def test_evacuating_another_cluster_keeps_the_part_pending_removal() -> None:
+    for mode in (Mode.FAILOVER_MODE_DIRECT, Mode.FAILOVER_MODE_GRACEFUL):
+        workload = record(("b", 3, Phase.WORKLOAD_PHASE_READY))
+        result = evacuate_b(workload, down_a(), mode)
+        baseline = evacuate_b(without_pending(workload), down_a(), mode)
+        assert parts(result)["c"].replicas == 3, "the move itself happened"
+        assert result.record == with_pending(baseline), "a kept as it was, nothing else changed"
+        assert result.ops == baseline.ops
+
+
+def test_a_move_onto_the_cluster_pending_removal_replaces_its_part() -> None:
+    workload = record(("b", 3, Phase.WORKLOAD_PHASE_READY))
+    result = evacuate_b(workload, fleet(Fake("a"), Fake("b")), Mode.FAILOVER_MODE_DIRECT)
+    assert result.record is not None
+    assert [p.cluster for p in result.record.placement.clusters].count("a") == 1
+    target = parts(result)["a"]
+    assert (target.replicas, target.phase) == (3, Phase.WORKLOAD_PHASE_RESERVED)
+    assert target.operation_id == "op-1"
+    assert target.reservation_id != PENDING.reservation_id, "the decision's reservation"
+
+
+def test_replacing_a_refused_part_keeps_the_part_pending_removal() -> None:
+    workload = record(("b", 3, Phase.WORKLOAD_PHASE_RESERVED))
+    result = refuse_b(workload)
+    baseline = refuse_b(without_pending(workload))
+    assert parts(result)["c"].replicas == 3, "the refused replicas moved"
+    assert result.record == with_pending(baseline), "a kept as it was, nothing else changed"
+    assert result.ops == baseline.ops
+
+
+def test_returning_and_completing_keep_the_part_pending_removal() -> None:
+    workload = record(("c", 3, Phase.WORKLOAD_PHASE_READY))
+    ledger = ledger_for(workload)
+    cycle = Engine().cycle(down_a(), ledger)
+    back = ReturnMove("team", "web", "b", ("c",), 3, "op-2")
+    returned = return_back(workload, back, cycle, ledger, KEYS)
+    assert parts(returned)["b"].replicas == 3
+    assert parts(returned)["a"] == PENDING
+    assert returned.record is not None
+    parts(returned)["b"].phase = Phase.WORKLOAD_PHASE_READY
+    done = complete(returned.record, CompleteMove("team", "web", "op-2"), ledger, KEYS)
+    assert (parts(done)["b"].replicas, parts(done)["c"].replicas) == (3, 0)
+    assert parts(done)["a"] == PENDING
