@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fed.v1 import types_pb2
+from proxy.ledger import Ledger
 from proxy.scheduler.model import ClusterView, Holding, PlacementRequest, Snapshot
 from proxy.scheduler.resources import ZERO, Quantity
 
@@ -138,4 +139,34 @@ def reservation(
         workload=workload,
         replicas=replicas,
         per_replica=types_pb2.Resources(cpu_millis=cpu, memory_bytes=memory, pods=1),
+    )
+
+
+Part = tuple[str, int, "types_pb2.WorkloadPhase.ValueType"]
+
+
+def workload_record(*parts: Part) -> types_pb2.Workload:
+    """Workload team/web (1 cpu, 1 GiB per replica) with these (cluster, replicas, phase)
+    parts, each backed by reservation r-<cluster>."""
+    spec = types_pb2.WorkloadSpec(
+        namespace="team",
+        name="web",
+        replicas=sum(replicas for _, replicas, _ in parts),
+        resources=types_pb2.Resources(cpu_millis=1000, memory_bytes=GI),
+    )
+    workload = types_pb2.Workload(spec=spec)
+    for cluster, replicas, phase in parts:
+        workload.placement.clusters.add(
+            cluster=cluster, replicas=replicas, reservation_id=f"r-{cluster}", phase=phase
+        )
+    return workload
+
+
+def ledger_for(workload: types_pb2.Workload) -> Ledger:
+    """Reservations of the parts that hold replicas (scaling a part to zero released its)."""
+    name = f"{workload.spec.namespace}/{workload.spec.name}"
+    return Ledger(
+        reservation(p.cluster, p.replicas, rid=p.reservation_id, workload=name)
+        for p in workload.placement.clusters
+        if p.replicas > 0
     )

@@ -6,11 +6,10 @@ them; a move rebuilt from the decision alone would drop the part and orphan its 
 
 from __future__ import annotations
 
-from unit.scheduler.scheduler_fleet import GI, Fake, fleet, reservation
+from unit.scheduler.scheduler_fleet import Fake, Part, fleet, ledger_for, workload_record
 
 from common.keys import Keys
 from fed.v1 import types_pb2
-from proxy.ledger import Ledger
 from proxy.migration import (
     CompleteMove,
     Evacuate,
@@ -28,25 +27,14 @@ from proxy.scheduler.model import Snapshot
 Phase = types_pb2.WorkloadPhase
 Mode = types_pb2.FailoverMode
 KEYS = Keys("/t")
-WORKLOAD = "team/web"
 PENDING = types_pb2.ClusterPlacement(
     cluster="a", replicas=0, reservation_id="r-a", phase=Phase.WORKLOAD_PHASE_APPLIED
 )
 
 
-def record(*parts: tuple[str, int, Phase.ValueType]) -> types_pb2.Workload:
+def record(*parts: Part) -> types_pb2.Workload:
     """A workload with these parts and, after them, cluster a's part pending removal."""
-    spec = types_pb2.WorkloadSpec(
-        namespace="team",
-        name="web",
-        replicas=sum(replicas for _, replicas, _ in parts),
-        resources=types_pb2.Resources(cpu_millis=1000, memory_bytes=GI),
-    )
-    workload = types_pb2.Workload(spec=spec)
-    for cluster, replicas, phase in parts:
-        workload.placement.clusters.add(
-            cluster=cluster, replicas=replicas, reservation_id=f"r-{cluster}", phase=phase
-        )
+    workload = workload_record(*parts)
     workload.placement.clusters.append(PENDING)
     return workload
 
@@ -57,15 +45,6 @@ def without_pending(workload: types_pb2.Workload) -> types_pb2.Workload:
     twin.CopyFrom(workload)
     del twin.placement.clusters[-1]
     return twin
-
-
-def ledger_for(workload: types_pb2.Workload) -> Ledger:
-    """Reservations of the parts that hold replicas (scaling a part to zero released its)."""
-    return Ledger(
-        reservation(p.cluster, p.replicas, rid=p.reservation_id, workload=WORKLOAD)
-        for p in workload.placement.clusters
-        if p.replicas > 0
-    )
 
 
 def down_a() -> Snapshot:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from unit.scheduler.scheduler_fleet import GI, Fake, fleet, reservation
+from unit.scheduler.scheduler_fleet import GI, Fake, fleet, ledger_for
+from unit.scheduler.scheduler_fleet import workload_record as record
 
 from common.etcd_store import Delete, Put
 from common.keys import Keys
@@ -14,32 +15,6 @@ from proxy.scheduler.model import Snapshot
 
 Phase = types_pb2.WorkloadPhase
 KEYS = Keys("/t")
-WORKLOAD = "team/web"
-
-
-def record(*parts: tuple[str, int, Phase.ValueType]) -> types_pb2.Workload:
-    spec = types_pb2.WorkloadSpec(
-        namespace="team",
-        name="web",
-        replicas=sum(replicas for _, replicas, _ in parts),
-        resources=types_pb2.Resources(cpu_millis=1000, memory_bytes=GI),
-    )
-    placement = types_pb2.Placement(
-        clusters=[
-            types_pb2.ClusterPlacement(
-                cluster=cluster, replicas=replicas, reservation_id=f"r-{cluster}", phase=phase
-            )
-            for cluster, replicas, phase in parts
-        ]
-    )
-    return types_pb2.Workload(spec=spec, placement=placement)
-
-
-def ledger_for(workload: types_pb2.Workload) -> Ledger:
-    return Ledger(
-        reservation(p.cluster, p.replicas, rid=p.reservation_id, workload=WORKLOAD)
-        for p in workload.placement.clusters
-    )
 
 
 def refuse(
