@@ -4,8 +4,8 @@ The placement engine, the ledger and the writer run once per request on one core
 they cost about half the CPU (see tools/bench/placement.py). The sources stay the truth:
 each extension sits beside its module and Python imports it first, and without them the
 project runs the same code interpreted. A build records a digest of the sources it compiled;
-`check` (run by the test session) refuses extensions built from other sources, so an edit
-is never tested against stale machine code.
+`check` (run by the test session and every benchmark) refuses extensions built from other
+sources, so an edit is never tested or measured against stale machine code.
 
     python -m tools.native build   # compile (a no-op when the digest matches)
     python -m tools.native check   # exit 1 when extensions exist but are stale
@@ -104,6 +104,14 @@ def stale() -> str | None:
     return None
 
 
+def require_fresh() -> None:
+    """Exit with one line when the extensions are stale (a benchmark or test of them would
+    measure other code than the sources)."""
+    reason = stale()
+    if reason is not None:
+        sys.exit(f"native: {reason}; run `make native` (or `make native-clean`)")
+
+
 def clean() -> None:
     for path in extensions():
         path.unlink()
@@ -135,10 +143,7 @@ def main() -> None:
     elif command == "clean":
         clean()
     elif command == "check":
-        reason = stale()
-        if reason is not None:
-            print(f"native: {reason}; run `make native` (or `make native-clean`)", file=sys.stderr)
-            sys.exit(1)
+        require_fresh()
     else:
         print("usage: python -m tools.native build|check|clean", file=sys.stderr)
         sys.exit(2)
