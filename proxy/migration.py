@@ -321,7 +321,7 @@ def _moved_record(
             part.operation_id = move.operation_id
         if part.replicas > 0 or before is not None:
             record.placement.clusters.append(part)
-    _keep_pending_removal(record, workload)
+    keep_pending_removal(record, workload)
     record.message = (
         f"{decision.unplaced} replicas fit nowhere and stay put: {_reasons(decision)}"
         if decision.unplaced
@@ -330,9 +330,10 @@ def _moved_record(
     return record
 
 
-def _keep_pending_removal(record: types_pb2.Workload, workload: types_pb2.Workload) -> None:
+def keep_pending_removal(record: types_pb2.Workload, workload: types_pb2.Workload) -> None:
     """Placement requests leave out parts scaled to zero, so the decision does not mention
-    them; they stay as they were until the binder has removed their Deployments."""
+    them; they stay as they were until the binder has removed their Deployments (a move or
+    a scale that places replicas there again replaces the part instead)."""
     placed = {p.cluster for p in record.placement.clusters}
     for part in workload.placement.clusters:
         if part.replicas == 0 and part.cluster not in placed:

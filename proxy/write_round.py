@@ -272,7 +272,10 @@ class RoundPlanner:
         previous = self.workloads.get((spec.namespace, spec.name))
         now = self._stamp
         record = types_pb2.Workload(spec=spec, placement=placement, updated_at=now)
-        held = {p.cluster: p for p in previous.placement.clusters} if previous else {}
+        held: dict[str, types_pb2.ClusterPlacement] = {}
+        if previous is not None:
+            migration.keep_pending_removal(record, previous)
+            held = {p.cluster: p for p in previous.placement.clusters}
         for part in record.placement.clusters:
             before = held.get(part.cluster)
             if before is not None and before.replicas == part.replicas:

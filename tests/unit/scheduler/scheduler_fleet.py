@@ -162,6 +162,19 @@ def workload_record(*parts: Part) -> types_pb2.Workload:
     return workload
 
 
+PENDING_REMOVAL = types_pb2.ClusterPlacement(
+    cluster="a", replicas=0, reservation_id="r-a", phase=types_pb2.WORKLOAD_PHASE_APPLIED
+)
+"""Cluster a's part scaled to zero whose Deployment the binder has not removed yet."""
+
+
+def with_pending_removal(*parts: Part) -> types_pb2.Workload:
+    """`workload_record(*parts)` and, after them, PENDING_REMOVAL."""
+    workload = workload_record(*parts)
+    workload.placement.clusters.append(PENDING_REMOVAL)
+    return workload
+
+
 def ledger_for(workload: types_pb2.Workload) -> Ledger:
     """Reservations of the parts that hold replicas (scaling a part to zero released its)."""
     name = f"{workload.spec.namespace}/{workload.spec.name}"

@@ -6,7 +6,13 @@ them; a move rebuilt from the decision alone would drop the part and orphan its 
 
 from __future__ import annotations
 
-from unit.scheduler.scheduler_fleet import Fake, Part, fleet, ledger_for, workload_record
+from unit.scheduler.scheduler_fleet import (
+    PENDING_REMOVAL,
+    Fake,
+    fleet,
+    ledger_for,
+    with_pending_removal,
+)
 
 from common.keys import Keys
 from fed.v1 import types_pb2
@@ -27,16 +33,6 @@ from proxy.scheduler.model import Snapshot
 Phase = types_pb2.WorkloadPhase
 Mode = types_pb2.FailoverMode
 KEYS = Keys("/t")
-PENDING = types_pb2.ClusterPlacement(
-    cluster="a", replicas=0, reservation_id="r-a", phase=Phase.WORKLOAD_PHASE_APPLIED
-)
-
-
-def record(*parts: Part) -> types_pb2.Workload:
-    """A workload with these parts and, after them, cluster a's part pending removal."""
-    workload = workload_record(*parts)
-    workload.placement.clusters.append(PENDING)
-    return workload
 
 
 def without_pending(workload: types_pb2.Workload) -> types_pb2.Workload:
@@ -70,7 +66,7 @@ def with_pending(result: MoveResult) -> types_pb2.Workload:
     assert result.record is not None
     expected = types_pb2.Workload()
     expected.CopyFrom(result.record)
-    expected.placement.clusters.append(PENDING)
+    expected.placement.clusters.append(PENDING_REMOVAL)
     return expected
 
 
@@ -81,7 +77,7 @@ def parts(result: MoveResult) -> dict[str, types_pb2.ClusterPlacement]:
 
 def test_evacuating_another_cluster_keeps_the_part_pending_removal() -> None:
     for mode in (Mode.FAILOVER_MODE_DIRECT, Mode.FAILOVER_MODE_GRACEFUL):
-        workload = record(("b", 3, Phase.WORKLOAD_PHASE_READY))
+        workload = with_pending_removal(("b", 3, Phase.WORKLOAD_PHASE_READY))
         result = evacuate_b(workload, down_a(), mode)
         baseline = evacuate_b(without_pending(workload), down_a(), mode)
         assert parts(result)["c"].replicas == 3, "the move itself happened"
@@ -90,18 +86,18 @@ def test_evacuating_another_cluster_keeps_the_part_pending_removal() -> None:
 
 
 def test_a_move_onto_the_cluster_pending_removal_replaces_its_part() -> None:
-    workload = record(("b", 3, Phase.WORKLOAD_PHASE_READY))
+    workload = with_pending_removal(("b", 3, Phase.WORKLOAD_PHASE_READY))
     result = evacuate_b(workload, fleet(Fake("a"), Fake("b")), Mode.FAILOVER_MODE_DIRECT)
     assert result.record is not None
     assert [p.cluster for p in result.record.placement.clusters].count("a") == 1
     target = parts(result)["a"]
     assert (target.replicas, target.phase) == (3, Phase.WORKLOAD_PHASE_RESERVED)
     assert target.operation_id == "op-1"
-    assert target.reservation_id != PENDING.reservation_id, "the decision's reservation"
+    assert target.reservation_id != PENDING_REMOVAL.reservation_id, "the decision's reservation"
 
 
 def test_replacing_a_refused_part_keeps_the_part_pending_removal() -> None:
-    workload = record(("b", 3, Phase.WORKLOAD_PHASE_RESERVED))
+    workload = with_pending_removal(("b", 3, Phase.WORKLOAD_PHASE_RESERVED))
     result = refuse_b(workload)
     baseline = refuse_b(without_pending(workload))
     assert parts(result)["c"].replicas == 3, "the refused replicas moved"
@@ -110,15 +106,15 @@ def test_replacing_a_refused_part_keeps_the_part_pending_removal() -> None:
 
 
 def test_returning_and_completing_keep_the_part_pending_removal() -> None:
-    workload = record(("c", 3, Phase.WORKLOAD_PHASE_READY))
+    workload = with_pending_removal(("c", 3, Phase.WORKLOAD_PHASE_READY))
     ledger = ledger_for(workload)
     cycle = Engine().cycle(down_a(), ledger)
     back = ReturnMove("team", "web", "b", ("c",), 3, "op-2")
     returned = return_back(workload, back, cycle, ledger, KEYS)
     assert parts(returned)["b"].replicas == 3
-    assert parts(returned)["a"] == PENDING
+    assert parts(returned)["a"] == PENDING_REMOVAL
     assert returned.record is not None
     parts(returned)["b"].phase = Phase.WORKLOAD_PHASE_READY
     done = complete(returned.record, CompleteMove("team", "web", "op-2"), ledger, KEYS)
     assert (parts(done)["b"].replicas, parts(done)["c"].replicas) == (3, 0)
-    assert parts(done)["a"] == PENDING
+    assert parts(done)["a"] == PENDING_REMOVAL
