@@ -138,47 +138,51 @@ def apportion(total: int, items: Sequence[tuple[str, float, int]]) -> dict[str, 
 
     Largest remainder method; remainder ties go to the earlier item. When positive weights
     cannot absorb everything, the rest fills zero-weight items in order. Returns what each
-    got; the sum is min(total, sum of caps).
+    (distinct) key got; the sum is min(total, sum of caps). Works on item positions, not
+    dicts by key: it runs once per placement over every candidate cluster.
     """
-    given = {key: 0 for key, _, _ in items}
-    room = {key: cap for key, _, cap in items if cap > 0}
-    weights = {key: weight for key, weight, _ in items}
+    weights = [weight for _, weight, _ in items]
+    room = [cap for _, _, cap in items]
+    given = [0] * len(items)
+    open_ = [index for index in range(len(items)) if room[index] > 0]
     left = total
     while left > 0:
-        active = [key for key in room if weights[key] > 0]
+        active = [index for index in open_ if weights[index] > 0]
         if not active:
             break
-        whole = sum(weights[key] for key in active)
-        quotas = {key: left * weights[key] / whole for key in active}
-        capped = [key for key in active if quotas[key] >= room[key]]
+        whole = sum(weights[index] for index in active)
+        quotas = [left * weights[index] / whole for index in active]
+        capped = [index for at, index in enumerate(active) if quotas[at] >= room[index]]
         if capped:
-            for key in capped:
-                given[key] += room[key]
-                left -= room.pop(key)
+            for index in capped:
+                given[index] += room[index]
+                left -= room[index]
+            full = set(capped)
+            open_ = [index for index in open_ if index not in full]
             continue
         left -= _largest_remainder(left, active, quotas, given)
         break
-    for key in list(room):
+    for index in open_:
         if left <= 0:
             break
-        if weights[key] <= 0:
-            extra = min(room[key], left)
-            given[key] += extra
+        if weights[index] <= 0:
+            extra = min(room[index], left)
+            given[index] += extra
             left -= extra
-    return given
+    return {key: given[index] for index, (key, _, _) in enumerate(items)}
 
 
-def _largest_remainder(
-    left: int, active: list[str], quotas: Mapping[str, float], given: dict[str, int]
-) -> int:
+def _largest_remainder(left: int, active: list[int], quotas: list[float], given: list[int]) -> int:
+    """Give each active item its quota's whole part, then one more to the largest fractions
+    (a stable sort: ties to the earlier item) until `left` is spent."""
     spent = 0
-    for key in active:
-        whole = math.floor(quotas[key])
-        given[key] += whole
+    for position, index in enumerate(active):
+        whole = math.floor(quotas[position])
+        given[index] += whole
         spent += whole
-    order = sorted(range(len(active)), key=lambda index: (-(quotas[active[index]] % 1), index))
-    for index in order[: left - spent]:
-        given[active[index]] += 1
+    order = sorted(range(len(active)), key=lambda position: -(quotas[position] % 1))
+    for position in order[: left - spent]:
+        given[active[position]] += 1
         spent += 1
     return spent
 
