@@ -26,6 +26,10 @@ class Pending(Generic[ItemT, ResultT]):
 
 
 class Batcher(Generic[ItemT, ResultT]):
+    """Requests queue in a plain list; the batching task sleeps on one future per batch
+    (woken by the first arrival, then by the window's timer or a full batch), so a request
+    costs an append rather than a queue wake-up and a timeout task of its own."""
+
     def __init__(
         self,
         process: Callable[[list[Pending[ItemT, ResultT]]], Awaitable[None]],
@@ -36,7 +40,11 @@ class Batcher(Generic[ItemT, ResultT]):
         self._process = process
         self._window_s = window_s
         self._max_size = max_size
-        self._queue: asyncio.Queue[Pending[ItemT, ResultT]] = asyncio.Queue()
+        self._queued: list[Pending[ItemT, ResultT]] = []
+        self._wanted = 1
+        """Queued requests that wake the batching task: 1 while it waits for a first one,
+        `max_size` while a window is open."""
+        self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -49,31 +57,43 @@ class Batcher(Generic[ItemT, ResultT]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
+        queued, self._queued = self._queued, []
+        for pending in queued:
             if not pending.future.done():
                 pending.future.set_exception(reason)
 
     async def submit(self, item: ItemT) -> ResultT:
         pending: Pending[ItemT, ResultT] = Pending(item)
-        self._queue.put_nowait(pending)
+        self._queued.append(pending)
+        if len(self._queued) >= self._wanted:
+            self._wake()
         return await pending.future
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _sleep(self, wanted: int, timeout_s: float | None) -> None:
+        """Until `wanted` requests are queued (or the timeout passes)."""
+        if len(self._queued) >= wanted:
+            return
+        loop = asyncio.get_running_loop()
+        self._wanted = wanted
+        self._wakeup = loop.create_future()
+        timer = None if timeout_s is None else loop.call_later(timeout_s, self._wake)
+        try:
+            await self._wakeup
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._wakeup = None
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            deadline = asyncio.get_running_loop().time() + self._window_s
-            while len(batch) < self._max_size:
-                if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    continue
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+            await self._sleep(1, None)
+            await self._sleep(self._max_size, self._window_s)
+            batch = self._queued[: self._max_size]
+            del self._queued[: self._max_size]
             await self._process_guarded(batch)
 
     async def _process_guarded(self, batch: list[Pending[ItemT, ResultT]]) -> None:
