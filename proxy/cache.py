@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError, Message
 from common.etcd_store import EtcdStore, EventType, KeyValue, WatchBatch
 from common.keys import InvalidKey, Keys
 from fed.v1 import types_pb2
+from proxy.known_records import KnownRecords
 
 _log = logging.getLogger(__name__)
 K = TypeVar("K")
@@ -78,6 +79,8 @@ class FedCache:
         self._keys = keys
         self.keys = keys
         self.view = FedView()
+        self.known = KnownRecords()
+        """What the leader's writer is committing: events carrying it reuse its records."""
         self._advanced = asyncio.Condition()
         self._subscribers: set[asyncio.Queue[Change]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -134,6 +137,7 @@ class FedCache:
     def _apply(self, batch: WatchBatch) -> None:
         if batch.resynced:
             self.view = FedView()
+            self.known.clear()
             for kv in batch.snapshot:
                 self._dispatch(kv, deleted=False)
             self._publish(Change(batch.revision, self._keys.prefix, resynced=True))
@@ -165,30 +169,42 @@ class FedCache:
 
     def _apply_proxy(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.last_segment(kv.key, self._keys.proxies_prefix())
-        _put_or_pop(self.view.proxies, name, kv, deleted, types_pb2.MemberRecord)
+        self._put_or_pop(self.view.proxies, name, kv, deleted, types_pb2.MemberRecord)
 
     def _apply_worker(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.last_segment(kv.key, self._keys.workers_prefix())
-        _put_or_pop(self.view.workers, name, kv, deleted, types_pb2.MemberRecord)
+        self._put_or_pop(self.view.workers, name, kv, deleted, types_pb2.MemberRecord)
 
     def _apply_assignment(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.last_segment(kv.key, self._keys.assignments_prefix())
-        _put_or_pop(self.view.assignments, name, kv, deleted, types_pb2.Assignment)
+        self._put_or_pop(self.view.assignments, name, kv, deleted, types_pb2.Assignment)
 
     def _apply_operation(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.last_segment(kv.key, self._keys.operations_prefix())
-        _put_or_pop(self.view.operations, name, kv, deleted, types_pb2.Operation)
+        self._put_or_pop(self.view.operations, name, kv, deleted, types_pb2.Operation)
 
     def _apply_workload(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.parse_workload_key(kv.key)
-        _put_or_pop(self.view.workloads, name, kv, deleted, types_pb2.Workload)
+        self._put_or_pop(self.view.workloads, name, kv, deleted, types_pb2.Workload)
 
     def _apply_reservation(self, kv: KeyValue, deleted: bool) -> None:
         cluster, reservation_id = self._keys.parse_reservation_key(kv.key)
         per_cluster = self.view.reservations.setdefault(cluster, {})
-        _put_or_pop(per_cluster, reservation_id, kv, deleted, types_pb2.Reservation)
+        self._put_or_pop(per_cluster, reservation_id, kv, deleted, types_pb2.Reservation)
         if not per_cluster:
             del self.view.reservations[cluster]
+
+    def _put_or_pop(
+        self, table: dict[K, M], name: K, kv: KeyValue, deleted: bool, kind: type[M]
+    ) -> None:
+        """Apply a put or delete to the table; a put the leader's writer staged reuses its
+        record (see proxy.known_records)."""
+        if deleted:
+            self.known.forget(kv.key)
+            table.pop(name, None)
+            return
+        known = self.known.take(kv.key, kv.value, kind)
+        table[name] = known if known is not None else _decode(kind(), kv)
 
     def _apply_cluster(self, kv: KeyValue, deleted: bool) -> None:
         name, part = self._keys.parse_cluster_key(kv.key)
@@ -206,12 +222,3 @@ class FedCache:
 def _decode(message: M, kv: KeyValue) -> M:
     message.ParseFromString(kv.value)
     return message
-
-
-def _put_or_pop(
-    table: dict[K, M], name: K, kv: KeyValue, deleted: bool, kind: Callable[[], M]
-) -> None:
-    if deleted:
-        table.pop(name, None)
-    else:
-        table[name] = _decode(kind(), kv)

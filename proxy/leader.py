@@ -75,6 +75,7 @@ class LeaderDuties:
             requests,
             fleet.LiveSnapshots(self._cache, self._settings.status_stale_s),
             self._on_commit,
+            self._cache.known,
             window_s=self._settings.batch_window_ms / 1000,
             max_batch=self._settings.batch_max,
         )

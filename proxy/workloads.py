@@ -21,6 +21,7 @@ from common.keys import Keys
 from fed.v1 import types_pb2
 from proxy import metrics
 from proxy.errors import ApiError
+from proxy.known_records import KnownRecords
 from proxy.ledger import Ledger
 from proxy.requests import RequestIdReused, RequestLog
 from proxy.scheduler.batcher import Batcher, Pending
@@ -50,6 +51,7 @@ class WorkloadWriter:
         requests: RequestLog,
         snapshot: Callable[[], Snapshot],
         on_commit: Callable[[types_pb2.Workload], None],
+        known: KnownRecords,
         *,
         window_s: float,
         max_batch: int,
@@ -60,7 +62,8 @@ class WorkloadWriter:
         self.workloads = workloads
         self._requests = requests
         self._on_commit = on_commit
-        self._planner = RoundPlanner(keys, engine, ledger, workloads, requests, snapshot)
+        self._known = known
+        self._planner = RoundPlanner(keys, engine, ledger, workloads, requests, snapshot, known)
         self._batcher: Batcher[WriteItem, Message] = Batcher(
             self._process, window_s=window_s, max_size=max_batch
         )
@@ -103,6 +106,7 @@ class WorkloadWriter:
             committed = await self._commit(prepared, compares)
         except BaseException as exc:
             self._planner.undo()
+            self._known.clear()
             error = ApiError(grpc.StatusCode.UNAVAILABLE, f"not committed: {exc}")
             for item in prepared:
                 if not item.pending.future.done():
@@ -110,6 +114,7 @@ class WorkloadWriter:
             raise
         if not committed:
             self._planner.undo()
+            self._known.clear()
             return False
         self._planner.keep()
         for item in prepared:

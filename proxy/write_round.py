@@ -22,6 +22,7 @@ from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
 from proxy import migration
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
+from proxy.known_records import KnownRecords
 from proxy.ledger import Ledger
 from proxy.migration import CompleteMove, Evacuate, Refused, ReturnMove
 from proxy.requests import Call, RequestLog, digest
@@ -94,8 +95,10 @@ class RoundPlanner:
         workloads: dict[tuple[str, str], types_pb2.Workload],
         requests: RequestLog,
         snapshot: Callable[[], Snapshot],
+        known: KnownRecords,
     ) -> None:
         self._keys = keys
+        self._known = known
         self._engine = engine
         self.ledger = ledger
         self.workloads = workloads
@@ -131,6 +134,13 @@ class RoundPlanner:
             else:
                 self.workloads[key] = before
         self._undo = {}
+
+    def _stage(self, item: Prepared, key: str, record: Message) -> None:
+        """Put `record` at `key` with the item's other ops; the leader's cache will take the
+        record itself rather than decode the bytes again (see proxy.known_records)."""
+        value = record.SerializeToString()
+        item.ops.append(Put(key, value))
+        self._known.remember(key, value, record)
 
     def _set_workload(self, key: tuple[str, str], workload: types_pb2.Workload | None) -> None:
         """Change the in-memory records, remembering how to undo it if the commit fails."""
@@ -245,7 +255,7 @@ class RoundPlanner:
         for reservation in changes.upserts:
             reservation.epoch = epoch
             key = self._keys.reservation(reservation.cluster, reservation.id)
-            item.ops.append(Put(key, reservation.SerializeToString()))
+            self._stage(item, key, reservation)
         for reservation in changes.releases:
             item.ops.append(Delete(self._keys.reservation(reservation.cluster, reservation.id)))
         method, _ = _call(item.pending.item)
@@ -255,7 +265,7 @@ class RoundPlanner:
     def _finish(self, item: Prepared, workload: types_pb2.Workload, response: Message) -> None:
         """Stage the workload record and the request's answer with the item's other ops."""
         key = self._keys.workload(workload.spec.namespace, workload.spec.name)
-        item.ops.append(Put(key, workload.SerializeToString()))
+        self._stage(item, key, workload)
         call = item.call
         if call is None:
             raise TypeError("not an API call")
@@ -323,7 +333,7 @@ class RoundPlanner:
         record.updated_at.CopyFrom(self._stamp)
         self._set_workload((report.namespace, report.name), record)
         key = self._keys.workload(report.namespace, report.name)
-        item.ops.append(Put(key, record.SerializeToString()))
+        self._stage(item, key, record)
         item.response = record
         item.workload = record
 
@@ -355,7 +365,7 @@ class RoundPlanner:
         record.placement.epoch = self._epoch
         self._set_workload(key, record)
         item.ops += result.ops
-        item.ops.append(Put(self._keys.workload(*key), record.SerializeToString()))
+        self._stage(item, self._keys.workload(*key), record)
         item.response = record
         item.workload = record
 

@@ -29,6 +29,7 @@ MODULES = (
     "common/keys.py",
     "proxy/fleet.py",
     "proxy/health.py",
+    "proxy/known_records.py",
     "proxy/ledger.py",
     "proxy/migration.py",
     "proxy/write_round.py",

@@ -20,6 +20,7 @@ from unit.scheduler.scheduler_fleet import (
 from common.etcd_store import Put
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
+from proxy.known_records import KnownRecords
 from proxy.requests import Call, RequestLog, digest
 from proxy.scheduler.batcher import Pending
 from proxy.scheduler.engine import Engine
@@ -51,7 +52,13 @@ def scaled(replicas: int, *clusters: Fake) -> types_pb2.Workload:
     workloads = {("team", "web"): workload}
     snapshot = fleet(*clusters)
     planner = RoundPlanner(
-        KEYS, Engine(), ledger_for(workload), workloads, _Answers(), lambda: snapshot
+        KEYS,
+        Engine(),
+        ledger_for(workload),
+        workloads,
+        _Answers(),
+        lambda: snapshot,
+        KnownRecords(),
     )
     request = federation_pb2.ScaleWorkloadRequest(
         request_id="s-1", namespace="team", name="web", replicas=replicas
