@@ -102,7 +102,8 @@ class Binder:
 
     def start(self, parallelism: int = 8) -> None:
         self._unsettled = {key for key, w in self._writer.workloads.items() if unsettled(w)}
-        self._changes = self._cache.subscribe()
+        keys = self._cache.keys
+        self._changes = self._cache.subscribe(keys.workers_prefix(), keys.assignments_prefix())
         self._tasks = [
             asyncio.create_task(self._sweep(), name="binder-sweep"),
             asyncio.create_task(self._wake_parked(), name="binder-wake"),
@@ -145,13 +146,11 @@ class Binder:
         """When workers or assignments change, bind what waited for a worker of a cluster
         that now has one."""
         assert self._changes is not None
-        prefixes = (self._cache.keys.workers_prefix(), self._cache.keys.assignments_prefix())
         while True:
-            changes = [await self._changes.get()]
+            await self._changes.get()
             while not self._changes.empty():
-                changes.append(self._changes.get_nowait())
-            if any(c.resynced or c.key.startswith(prefixes) for c in changes):
-                self._wake(list(self._waiting))
+                self._changes.get_nowait()
+            self._wake(list(self._waiting))
 
     def _wake(self, keys: list[tuple[str, str]]) -> None:
         """Bind again the parked workloads of which a cluster now has a live worker."""

@@ -82,7 +82,7 @@ class FedCache:
         self.known = KnownRecords()
         """What the leader's writer is committing: events carrying it reuse its records."""
         self._advanced = asyncio.Condition()
-        self._subscribers: set[asyncio.Queue[Change]] = set()
+        self._subscribers: dict[asyncio.Queue[Change], tuple[str, ...]] = {}
         self._task: asyncio.Task[None] | None = None
         self._handlers: list[tuple[str, Callable[[KeyValue, bool], None]]] = [
             (keys.leader_prefix(), self._apply_leader),
@@ -120,13 +120,16 @@ class FedCache:
         async with asyncio.timeout(timeout_s), self._advanced:
             await self._advanced.wait_for(lambda: self.view.revision >= revision)
 
-    def subscribe(self) -> asyncio.Queue[Change]:
+    def subscribe(self, *prefixes: str) -> asyncio.Queue[Change]:
+        """A queue of the changes to keys under `prefixes` (every key when none is given),
+        and of every resync. A subscriber that wants a few kinds of record is not woken by
+        each of the leader's own writes."""
         queue: asyncio.Queue[Change] = asyncio.Queue()
-        self._subscribers.add(queue)
+        self._subscribers[queue] = prefixes
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
 
     async def _follow(self, watch: AsyncGenerator[WatchBatch, None]) -> None:
         async for batch in watch:
@@ -148,8 +151,9 @@ class FedCache:
         self.view.revision = max(self.view.revision, batch.revision)
 
     def _publish(self, change: Change) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(change)
+        for queue, prefixes in self._subscribers.items():
+            if not prefixes or change.resynced or change.key.startswith(prefixes):
+                queue.put_nowait(change)
 
     def _dispatch(self, kv: KeyValue, deleted: bool) -> None:
         for prefix, handler in self._handlers:

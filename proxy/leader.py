@@ -136,7 +136,7 @@ class LeaderDuties:
             self.binder.enqueue(workload)
 
     async def _assign_loop(self) -> None:
-        changes = self._cache.subscribe()
+        changes = self._cache.subscribe(self._keys.workers_prefix(), self._keys.clusters_prefix())
         try:
             while True:
                 await self._reassign()

@@ -209,8 +209,8 @@ class FederationService(federation_pb2_grpc.FederationServicer):
 
     async def WatchWorkloads(self, request: Any, context: Any) -> AsyncIterator[Any]:
         cache = self._node.cache
-        changes = cache.subscribe()
         prefix = cache.keys.workloads_prefix()
+        changes = cache.subscribe(prefix)
         try:
             known: set[tuple[str, str]] = set()
             if request.send_initial:
@@ -291,8 +291,8 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     async def WatchOperation(self, request: Any, context: Any) -> AsyncIterator[Any]:
         """The operation now, then again at every change, until it has finished."""
         cache = self._node.cache
-        changes = cache.subscribe()
         key = cache.keys.operation(request.id) if request.id else ""
+        changes = cache.subscribe(key or cache.keys.operations_prefix())
         try:
             operation = cache.view.operations.get(request.id)
             if operation is None:

@@ -22,9 +22,16 @@ class FakeCache:
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Change] = asyncio.Queue()
+        self.prefixes: tuple[str, ...] = ()
 
-    def subscribe(self) -> asyncio.Queue[Change]:
+    def subscribe(self, *prefixes: str) -> asyncio.Queue[Change]:
+        self.prefixes = prefixes
         return self.queue
+
+    def publish(self, change: Change) -> None:
+        """As FedCache does: only to a subscriber of the key's prefix."""
+        if not self.prefixes or change.key.startswith(self.prefixes):
+            self.queue.put_nowait(change)
 
     def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
         assert queue is self.queue
@@ -85,9 +92,9 @@ async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -
         await asyncio.wait_for(router.called.wait(), timeout=5)
         router.called.clear()
         assert binder.due(time.monotonic() + 3600) == []  # parked: no retry, however late
-        cache.queue.put_nowait(Change(2, KEYS.cluster_status("c1")))  # not about workers
+        cache.publish(Change(2, KEYS.cluster_status("c1")))  # not about workers
         router.has_worker = True
-        cache.queue.put_nowait(Change(3, KEYS.workers_prefix() + "w1"))
+        cache.publish(Change(3, KEYS.workers_prefix() + "w1"))
         await asyncio.wait_for(router.called.wait(), timeout=5)
     finally:
         await binder.stop()
