@@ -338,12 +338,18 @@ class FailoverController:
 
     async def _settled(self, operation: types_pb2.Operation) -> bool:
         """A drain ends by removing its cluster, once no workload part (even one waiting to
-        be removed from it) refers to it; other operations are settled when their steps are."""
+        be removed from it) refers to it; other operations are settled when their steps are.
+        A drain that could not move everything keeps its cluster, cordoned again: nothing
+        drains it any more, and a later remove tries afresh."""
         if operation.kind != Kind.OPERATION_KIND_DRAIN:
             return True
-        if any(step.phase == Step.STEP_PHASE_FAILED for step in operation.steps):
-            return True
         (cluster,) = operation.clusters
+        failed = sum(1 for step in operation.steps if step.phase == Step.STEP_PHASE_FAILED)
+        if failed:
+            reason = f"drain {operation.id} left {failed} workloads on it"
+            await self._set_state([cluster], types_pb2.ADMIN_STATE_CORDONED, reason)
+            operation.timeline.add(at=_stamp(time.time()), message=f"{cluster} kept: {reason}")
+            return True
         for workload in self._writer.workloads.values():
             if any(part.cluster == cluster for part in workload.placement.clusters):
                 return False

@@ -18,6 +18,7 @@ from tools.devstack.stack import StackInfo
 
 pytestmark = pytest.mark.integration
 Phase = types_pb2.WorkloadPhase
+OpPhase = types_pb2.OperationPhase
 
 
 def deployment_replicas(stack: StackInfo, namespace: str, name: str) -> dict[str, int]:
@@ -97,6 +98,43 @@ def test_stack_files_describe_the_running_stack(stack: StackInfo) -> None:
     saved = json.loads((Path(stack.dir) / "stack.json").read_text())
     assert [p["address"] for p in saved["proxies"]] == stack.proxy_addresses
     assert len(saved["clusters"]) == 3
+
+
+async def test_a_drain_that_cannot_move_everything_keeps_the_cluster_cordoned(
+    stack: StackInfo,
+) -> None:
+    """Runs before the drain that removes c3: it leaves c3 as it found it."""
+    pinned = spec("pinned", 1)
+    pinned.policy.regions.append("r3")  # only c3 may hold it
+    async with FederationClient(stack.proxy_addresses) as fed:
+        await fed.place(pinned)
+
+        async def ready() -> bool:
+            workload = await fed.get_workload("default", "pinned")
+            return workload.phase == Phase.WORKLOAD_PHASE_READY
+
+        await until(ready, "the pinned workload Ready")
+        response = await fed.remove_cluster("c3", drain=True, request_id="drain-c3-pinned")
+
+        async def ended() -> types_pb2.Operation | None:
+            operation = await fed.get_operation(response.operation_id)
+            return None if operation.phase == OpPhase.OPERATION_PHASE_RUNNING else operation
+
+        operation = await until(ended, "the drain to end", timeout_s=60)
+        assert operation.phase == OpPhase.OPERATION_PHASE_PARTIAL
+        info = await fed.get_cluster("c3")
+        assert info.spec.state == types_pb2.ADMIN_STATE_CORDONED
+        assert response.operation_id in info.spec.state_reason
+        assert {
+            p.cluster for p in (await fed.get_workload("default", "pinned")).placement.clusters
+        } == {"c3"}
+        await fed.delete("default", "pinned")
+
+        async def gone() -> bool:
+            return not await asyncio.to_thread(deployment_replicas, stack, "default", "pinned")
+
+        await until(gone, "the pinned Deployment removed")
+        await fed.uncordon("c3")
 
 
 async def test_remove_with_drain_moves_everything_then_removes_the_cluster(
