@@ -172,30 +172,36 @@ async def wait_ready(address: str, clusters: int) -> str:
 
 
 def batch_totals(metrics_address: str) -> dict[str, float]:
-    """The leader's running sums and counts of batch sizes and classes per batch."""
+    """The leader's running sums and counts of batch sizes, classes per batch and fenced
+    commit seconds."""
     with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=5) as response:
         text = response.read().decode()
     wanted = {"fed_scheduler_batch_size", "fed_scheduler_classes_per_batch"}
     totals: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name in wanted:
-            for sample in family.samples:
-                if sample.name.endswith(("_sum", "_count")):
-                    totals[sample.name] = sample.value
+        for sample in family.samples:
+            if not sample.name.endswith(("_sum", "_count")):
+                continue
+            if family.name in wanted:
+                totals[sample.name] = sample.value
+            elif family.name == "fed_etcd_txn_seconds" and sample.labels["kind"] == "fenced":
+                totals[sample.name.replace("fed_etcd_txn_seconds", "commit")] = sample.value
     return totals
 
 
 def batch_means(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """Mean writes per batch and classes per scheduled batch between two scrapes."""
+    """Mean writes per batch, classes per scheduled batch and fenced commit time (ms)
+    between two scrapes."""
 
     def mean(family: str) -> float:
-        count = after[f"{family}_count"] - before.get(f"{family}_count", 0.0)
-        total = after[f"{family}_sum"] - before.get(f"{family}_sum", 0.0)
-        return round(total / count, 1) if count else 0.0
+        count = after.get(f"{family}_count", 0.0) - before.get(f"{family}_count", 0.0)
+        total = after.get(f"{family}_sum", 0.0) - before.get(f"{family}_sum", 0.0)
+        return total / count if count else 0.0
 
     return {
-        "mean_batch": mean("fed_scheduler_batch_size"),
-        "mean_classes": mean("fed_scheduler_classes_per_batch"),
+        "mean_batch": round(mean("fed_scheduler_batch_size"), 1),
+        "mean_classes": round(mean("fed_scheduler_classes_per_batch"), 1),
+        "mean_commit_ms": round(mean("commit") * 1000, 2),
     }
 
 
@@ -230,7 +236,9 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
         )
         proxy_run |= batch_means(before, batch_totals(metrics_address))
         print(f"{'proxy':>18}: {proxy_run}", flush=True)
+        before = batch_totals(metrics_address)
         rated = await open_loop(place_call(proxy_address, "r"), args.rate, args.seconds)
+        rated |= batch_means(before, batch_totals(metrics_address))
     finally:
         proxy.stop()
         echo.stop()
