@@ -66,6 +66,9 @@ class Keys:
     def cluster_health(self, name: str) -> str:
         return f"{self.clusters_prefix()}{_segment(name, 'cluster')}/health"
 
+    def is_cluster_spec(self, key: str) -> bool:
+        return key.startswith(self.clusters_prefix()) and key.endswith("/spec")
+
     def parse_cluster_key(self, key: str) -> tuple[str, str]:
         """`/fed/clusters/<name>/<part>` -> (name, part)."""
         rest = self._strip(key, self.clusters_prefix())

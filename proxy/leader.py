@@ -17,6 +17,7 @@ from proxy import assignment, fleet
 from proxy.binder import Binder
 from proxy.cache import Change, FedCache
 from proxy.clusters import ClusterAdmin
+from proxy.controllers.abandoned import AbandonedParts
 from proxy.controllers.failover import FailoverController
 from proxy.controllers.health import HealthController
 from proxy.controllers.rescheduler import Rescheduler
@@ -117,6 +118,10 @@ class LeaderDuties:
             self._cache, self.writer, self.failover, self._rebalance_settings
         )
         self._tasks.append(asyncio.create_task(self.rescheduler.run(), name="rescheduler"))
+        abandoned = AbandonedParts(
+            self._keys, self._cache, self.writer, self._settings.abandoned_sweep_s
+        )
+        self._tasks.append(asyncio.create_task(abandoned.run(), name="abandoned-parts"))
         _log.info("leader duties started", extra={"epoch": self.leadership.epoch})
 
     async def stop(self) -> None:
@@ -150,7 +155,7 @@ class LeaderDuties:
             change = await changes.get()
             if change.resynced or change.key.startswith(self._keys.workers_prefix()):
                 return
-            if change.key.startswith(self._keys.clusters_prefix()) and change.key.endswith("/spec"):
+            if self._keys.is_cluster_spec(change.key):
                 return
 
     async def _reassign(self) -> None:

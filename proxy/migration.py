@@ -76,6 +76,21 @@ class Refused:
     reason: str
 
 
+@dataclass(frozen=True)
+class Abandon:
+    """`cluster` was removed while parts of this workload were on it (RemoveCluster with
+    force): drop those parts without removing their Deployments (no worker serves the
+    cluster any more), release their reservations and place the replicas elsewhere."""
+
+    namespace: str
+    name: str
+    cluster: str
+
+
+Move = Evacuate | CompleteMove | ReturnMove | Refused | Abandon
+"""A migration step the workload writer applies to one workload record."""
+
+
 @dataclass
 class MoveResult:
     record: types_pb2.Workload | None  # the new record, None when nothing changes
@@ -186,6 +201,87 @@ def replace_refused(
         f", {decision.unplaced} fit nowhere: {_reasons(decision)}" if decision.unplaced else ""
     )
     return MoveResult(record, ops)
+
+
+def abandon(
+    workload: types_pb2.Workload, move: Abandon, cycle: Cycle, ledger: Ledger, keys: Keys
+) -> MoveResult:
+    """Re-place the replicas a removed cluster held. What fits nowhere stays as a Failed part
+    without a reservation, the reasons in its message, for a later sweep to place again; a
+    workload with a move in flight waits for it to end; a deleted one only loses the parts."""
+    parts = [p for p in workload.placement.clusters if p.cluster == move.cluster]
+    if not parts or (in_flight(workload) and workload.phase != Phase.WORKLOAD_PHASE_DELETING):
+        return MoveResult(None, [])
+    ops = _release_parts(parts, ledger, keys)
+    held = sum(p.replicas for p in parts)
+    if held == 0 or workload.phase == Phase.WORKLOAD_PHASE_DELETING:
+        return MoveResult(_without_cluster(workload, move.cluster), ops)
+    why = f"cluster {move.cluster} was removed"
+    sources = frozenset({move.cluster})
+    request = PlacementRequest.from_spec(
+        workload.spec,
+        workload.placement,
+        evacuate=sources,
+        request_id=f"abandon:{move.cluster}:{workload.spec.namespace}/{workload.spec.name}",
+    )
+    decision = cycle.decide(request)
+    if not decision.ok or _moved(decision, sources) == 0:
+        return _stranded(workload, move.cluster, held, f"{why}; {_reasons(decision)}", ops)
+    try:
+        changes = cycle.reserve(request, decision, release_evacuated=False)
+    except OverCommitError as error:
+        return _stranded(workload, move.cluster, held, f"{why}; {error}", ops)
+    ops += [Put(keys.reservation(r.cluster, r.id), r.SerializeToString()) for r in changes.upserts]
+    ops += [Delete(keys.reservation(r.cluster, r.id)) for r in changes.releases]
+    evacuation = Evacuate(move.namespace, move.name, sources, "", Mode.FAILOVER_MODE_DIRECT)
+    record = _without_cluster(_moved_record(workload, decision, evacuation), move.cluster)
+    before = {p.cluster: p.replicas for p in workload.placement.clusters}
+    for part in record.placement.clusters:
+        if part.replicas > before.get(part.cluster, 0):
+            part.replaces = move.cluster
+    record.message = f"{why}: {_moved(decision, sources)} replicas re-placed elsewhere"
+    if decision.unplaced:
+        _add_stranded(record, move.cluster, decision.unplaced, f"{why}; {_reasons(decision)}")
+        record.message += f", {decision.unplaced} fit nowhere: {_reasons(decision)}"
+    return MoveResult(record, ops)
+
+
+def _release_parts(parts: list[types_pb2.ClusterPlacement], ledger: Ledger, keys: Keys) -> list[Op]:
+    ops: list[Op] = []
+    for part in parts:
+        if part.reservation_id and ledger.get(part.cluster, part.reservation_id) is not None:
+            ledger.release(part.cluster, part.reservation_id)
+            ops.append(Delete(keys.reservation(part.cluster, part.reservation_id)))
+    return ops
+
+
+def _without_cluster(workload: types_pb2.Workload, cluster: str) -> types_pb2.Workload:
+    record = types_pb2.Workload()
+    record.CopyFrom(workload)
+    del record.placement.clusters[:]
+    record.placement.clusters.extend(p for p in workload.placement.clusters if p.cluster != cluster)
+    return record
+
+
+def _stranded(
+    workload: types_pb2.Workload, cluster: str, replicas: int, message: str, ops: list[Op]
+) -> MoveResult:
+    """Nothing moved: unchanged (None) when the record says so already."""
+    record = _without_cluster(workload, cluster)
+    _add_stranded(record, cluster, replicas, message)
+    record.message = message
+    if record == workload:
+        return MoveResult(None, [])
+    return MoveResult(record, ops)
+
+
+def _add_stranded(record: types_pb2.Workload, cluster: str, replicas: int, message: str) -> None:
+    record.placement.clusters.add(
+        cluster=cluster,
+        replicas=replicas,
+        phase=Phase.WORKLOAD_PHASE_FAILED,
+        message=f"{message}; {replicas} replicas fit nowhere else",
+    )
 
 
 def _failed(workload: types_pb2.Workload, cluster: str, message: str) -> types_pb2.Workload:

@@ -65,6 +65,11 @@ class ProxySection:
         1, unit="workers", why="one suffices for small clusters; raise for big or busy ones"
     )
     member_ttl_s: int = setting(5, unit="s", why="a dead proxy leaves the topology within this")
+    abandoned_sweep_s: float = setting(
+        30.0,
+        unit="s",
+        why="replicas a force-removed cluster held that fit nowhere are tried again this often",
+    )
 
 
 @dataclass

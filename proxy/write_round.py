@@ -24,7 +24,7 @@ from proxy import migration
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
 from proxy.known_records import KnownRecords
 from proxy.ledger import Ledger
-from proxy.migration import CompleteMove, Evacuate, Refused, ReturnMove
+from proxy.migration import Abandon, CompleteMove, Evacuate, Move, Refused, ReturnMove
 from proxy.requests import Call, RequestLog, digest
 from proxy.scheduler.batcher import Pending
 from proxy.scheduler.cycle import Cycle
@@ -61,10 +61,8 @@ class Finalize:
     name: str
 
 
-WriteItem = (
-    tuple[str, Message] | PhaseReport | Finalize | Evacuate | CompleteMove | ReturnMove | Refused
-)
-INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove, ReturnMove, Refused)
+WriteItem = tuple[str, Message] | PhaseReport | Finalize | Move
+INTERNAL = (PhaseReport, Finalize, Evacuate, CompleteMove, ReturnMove, Refused, Abandon)
 
 
 @dataclass
@@ -183,7 +181,7 @@ class RoundPlanner:
         if isinstance(work, Finalize):
             self._apply_finalize(item, work)
             return None
-        if isinstance(work, Evacuate | CompleteMove | ReturnMove | Refused):
+        if isinstance(work, Move):
             self._apply_move(item, work)
             return None
         method, request = work
@@ -337,16 +335,17 @@ class RoundPlanner:
         item.response = record
         item.workload = record
 
-    def _apply_move(
-        self, item: Prepared, move: Evacuate | CompleteMove | ReturnMove | Refused
-    ) -> None:
+    def _apply_move(self, item: Prepared, move: Move) -> None:
         """A migration step; the response is the record after it (unchanged if it waits)."""
         key = (move.namespace, move.name)
         existing = self.workloads.get(key)
-        if existing is None or existing.phase == types_pb2.WORKLOAD_PHASE_DELETING:
+        deleting = existing is not None and existing.phase == types_pb2.WORKLOAD_PHASE_DELETING
+        if existing is None or (deleting and not isinstance(move, Abandon)):
             item.response = types_pb2.Workload()
             return
-        if isinstance(move, Evacuate):
+        if isinstance(move, Abandon):
+            result = migration.abandon(existing, move, self._cycle(), self.ledger, self._keys)
+        elif isinstance(move, Evacuate):
             result = migration.evacuate(existing, move, self._cycle(), self.ledger, self._keys)
         elif isinstance(move, ReturnMove):
             result = migration.return_back(existing, move, self._cycle(), self.ledger, self._keys)

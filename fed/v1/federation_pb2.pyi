@@ -528,7 +528,7 @@ class RemoveClusterRequest(_message.Message):
     drain: _builtins.bool
     """move its workloads first"""
     force: _builtins.bool
-    """remove even with replicas left"""
+    """remove now; its replicas are placed elsewhere"""
     def __init__(
         self,
         *,

@@ -13,6 +13,8 @@ import kubernetes
 import pytest
 
 from client import FederationClient
+from common.etcd_store import EtcdStore
+from common.keys import Keys
 from fed.v1 import types_pb2
 from tools.devstack.stack import StackInfo
 
@@ -165,3 +167,28 @@ async def test_remove_with_drain_moves_everything_then_removes_the_cluster(
             assert {p.cluster for p in workload.placement.clusters} <= {"c1", "c2"}
         for name in names:
             assert "c3" not in deployment_replicas(stack, "default", name)
+
+
+async def test_a_forced_remove_places_the_clusters_replicas_elsewhere(stack: StackInfo) -> None:
+    """Runs after the drain removed c3: the api workloads are on c1 and c2."""
+    keys = Keys("/fed")
+    async with FederationClient(stack.proxy_addresses) as fed:
+        on_c2 = {w.spec.name for w in await fed.list_workloads("default", cluster="c2")}
+        assert on_c2, "the drain spread the api workloads over c1 and c2"
+        await fed.remove_cluster("c2", force=True)
+
+        async def replaced() -> bool:
+            workloads = await fed.list_workloads("default")
+            return all(
+                {p.cluster for p in w.placement.clusters} == {"c1"}
+                and w.phase == Phase.WORKLOAD_PHASE_READY
+                for w in workloads
+            )
+
+        await until(replaced, "every api workload Ready on c1 alone")
+        for name in on_c2:
+            assert deployment_replicas(stack, "default", name)["c1"] == 1
+            workload = await fed.get_workload("default", name)
+            assert workload.message == "cluster c2 was removed: 1 replicas re-placed elsewhere"
+    async with EtcdStore([stack.etcd_endpoint]) as store:
+        assert (await store.range(keys.reservations_prefix("c2"))).kvs == []
