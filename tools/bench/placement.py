@@ -4,7 +4,8 @@ One run starts an embedded etcd, a fleet of cluster records with published statu
 workers would publish; no workers run, so nothing is bound), one fed-proxy process and a
 bare grpc.aio echo server process. The same asyncio load generator drives both: closed
 loop with N concurrent clients (throughput, latency), then open loop at a fixed rate
-against the proxy (latency at that rate). The last line is one JSON object.
+against both (latency at that rate; the echo's is the floor of the transport and the load
+generator on this machine). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -236,6 +237,8 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
         )
         proxy_run |= batch_means(before, batch_totals(metrics_address))
         print(f"{'proxy':>18}: {proxy_run}", flush=True)
+        echo_rated = await open_loop(place_call(echo_address, "er"), args.rate, args.seconds)
+        print(f"{'echo at rate':>18}: {echo_rated}", flush=True)
         before = batch_totals(metrics_address)
         rated = await open_loop(place_call(proxy_address, "r"), args.rate, args.seconds)
         rated |= batch_means(before, batch_totals(metrics_address))
@@ -251,6 +254,7 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
         "echo": echo_run,
         "proxy": proxy_run,
         "ratio_to_echo": round(float(proxy_run["per_s"]) / float(echo_run["per_s"]), 3),
+        f"echo_at_{int(args.rate)}_per_s": echo_rated,
         f"proxy_at_{int(args.rate)}_per_s": rated,
     }
 
