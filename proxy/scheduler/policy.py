@@ -118,6 +118,10 @@ class PluginCatalogue(Protocol):
     def score_args(self, name: str) -> type[PluginArgs] | None: ...
 
 
+REQUIRED_FILTERS = ("cluster_state", "fit")
+"""Filters every policy keeps: cordons and capacity are not a matter of taste."""
+
+
 def validate_policy(policy: Policy, catalogue: PluginCatalogue) -> None:
     """Raise PolicyError naming the first invalid field of the policy."""
     path = f"policies[{policy.name}]"
@@ -133,6 +137,13 @@ def validate_policy(policy: Policy, catalogue: PluginCatalogue) -> None:
         check_weight(f"{where}.weight", score.weight)
     _check_unique(f"{path}.filters", [spec.name for spec in policy.filters])
     _check_unique(f"{path}.scores", [spec.name for spec in policy.scores])
+    missing = [name for name in REQUIRED_FILTERS if name not in {f.name for f in policy.filters}]
+    if missing:
+        raise PolicyError(
+            f"{path}.filters",
+            f"must include {', '.join(missing)}: no policy may place on cordoned or removed "
+            "clusters, or past a cluster's capacity",
+        )
 
 
 def check_weight(path: str, weight: float) -> None:

@@ -47,6 +47,7 @@ def test_policy_validation_names_the_field() -> None:
         bad_policy(Policy(filters=(FilterSpec("fit"), FilterSpec("fit"))))
         == "policies[default].filters[1].name"
     )
+    assert bad_policy(Policy(filters=(FilterSpec("fit"),))) == "policies[default].filters"
 
 
 def test_policy_from_settings() -> None:

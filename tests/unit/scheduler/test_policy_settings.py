@@ -84,6 +84,8 @@ def test_no_policies_is_the_default(tmp_path: Path) -> None:
         ({"b": {"scores": {"magic": {}}}}, "policies[b].scores[magic]"),
         ({"b": {"filters": ["cluster_state", "magic"]}}, "policies[b].filters[magic]"),
         ({"b": {"filters": ["fit", "fit"]}}, "policies[b].filters[1].name"),
+        ({"b": {"filters": ["fit", "taint_toleration"]}}, "policies[b].filters: must include"),
+        ({"b": {"filters": ["cluster_state"]}}, "must include fit: no policy may place"),
         ({"b": {"scores": {"hotspot": {"args": {"peak_weight": 2}}}}}, "peak_weight"),
         ({"b": {"default_overcommit": 0}}, "policies[b].default_overcommit"),
         ({"b": {"scorse": {}}}, "policies[b].scorse"),
