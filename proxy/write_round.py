@@ -217,6 +217,15 @@ class RoundPlanner:
         existing = self._existing(request.namespace, request.name)
         if request.replicas < 0:
             raise invalid("replicas", "must be >= 0")
+        moving = next((p.operation_id for p in existing.placement.clusters if p.operation_id), "")
+        if moving:
+            # The record holds the move's source and targets at once: a scale now would count
+            # the leaving replicas twice and drop the move's tags.
+            raise ApiError(
+                grpc.StatusCode.ABORTED,
+                f"workload {request.namespace}/{request.name} is moving (operation {moving}); "
+                "scale it when the move ends",
+            )
         spec = types_pb2.WorkloadSpec()
         spec.CopyFrom(existing.spec)
         spec.replicas = request.replicas

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fed.v1 import types_pb2
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from common.etcd_store import Put
+from common.keys import Keys
+from fed.v1 import federation_pb2, types_pb2
+from proxy.known_records import KnownRecords
 from proxy.ledger import Ledger
+from proxy.requests import Call, RequestLog, digest
+from proxy.scheduler.batcher import Pending
+from proxy.scheduler.engine import Engine
 from proxy.scheduler.model import ClusterView, Holding, PlacementRequest, Snapshot
 from proxy.scheduler.resources import ZERO, Quantity
+from proxy.write_round import Prepared, RoundPlanner
 
 GI = 1 << 30
 
@@ -183,3 +193,45 @@ def ledger_for(workload: types_pb2.Workload) -> Ledger:
         for p in workload.placement.clusters
         if p.replicas > 0
     )
+
+
+KEYS = Keys("/t")
+
+
+class Answers(RequestLog):
+    """Request records without etcd: the planner only stages their Puts."""
+
+    def __init__(self) -> None:
+        pass
+
+    def record(
+        self,
+        request_id: str,
+        method: str,
+        request_digest: bytes,
+        response: Message,
+        created: Timestamp | None = None,
+    ) -> Put:
+        return Put(KEYS.request(request_id), response.SerializeToString())
+
+
+def plan_scale(workload: types_pb2.Workload, replicas: int, *clusters: Fake) -> Prepared:
+    """One ScaleWorkload of `workload` planned by a RoundPlanner over `clusters` (in a loop)."""
+    key = (workload.spec.namespace, workload.spec.name)
+    snapshot = fleet(*clusters)
+    planner = RoundPlanner(
+        KEYS,
+        Engine(),
+        ledger_for(workload),
+        {key: workload},
+        Answers(),
+        lambda: snapshot,
+        KnownRecords(),
+    )
+    request = federation_pb2.ScaleWorkloadRequest(
+        request_id="s-1", namespace=key[0], name=key[1], replicas=replicas
+    )
+    call = Call("s-1", "ScaleWorkload", digest("ScaleWorkload", request))
+    item = Prepared(Pending(("ScaleWorkload", request)), call)
+    planner.plan([item], epoch=1)
+    return item

@@ -7,65 +7,20 @@ would never remove its Deployment.
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from unit.scheduler.scheduler_fleet import (
     PENDING_REMOVAL,
     Fake,
-    fleet,
-    ledger_for,
+    plan_scale,
     with_pending_removal,
 )
 
-from common.etcd_store import Put
-from common.keys import Keys
-from fed.v1 import federation_pb2, types_pb2
-from proxy.known_records import KnownRecords
-from proxy.requests import Call, RequestLog, digest
-from proxy.scheduler.batcher import Pending
-from proxy.scheduler.engine import Engine
-from proxy.write_round import Prepared, RoundPlanner
-
-KEYS = Keys("/t")
-
-
-class _Answers(RequestLog):
-    """Request records without etcd: the planner only stages their Puts."""
-
-    def __init__(self) -> None:
-        pass
-
-    def record(
-        self,
-        request_id: str,
-        method: str,
-        request_digest: bytes,
-        response: Message,
-        created: Timestamp | None = None,
-    ) -> Put:
-        return Put(KEYS.request(request_id), response.SerializeToString())
+from fed.v1 import types_pb2
 
 
 def scaled(replicas: int, *clusters: Fake) -> types_pb2.Workload:
     """team/web (3 ready on b, a pending removal) after one planned ScaleWorkload."""
     workload = with_pending_removal(("b", 3, types_pb2.WORKLOAD_PHASE_READY))
-    workloads = {("team", "web"): workload}
-    snapshot = fleet(*clusters)
-    planner = RoundPlanner(
-        KEYS,
-        Engine(),
-        ledger_for(workload),
-        workloads,
-        _Answers(),
-        lambda: snapshot,
-        KnownRecords(),
-    )
-    request = federation_pb2.ScaleWorkloadRequest(
-        request_id="s-1", namespace="team", name="web", replicas=replicas
-    )
-    call = Call("s-1", "ScaleWorkload", digest("ScaleWorkload", request))
-    item = Prepared(Pending(("ScaleWorkload", request)), call)
-    planner.plan([item], epoch=1)
+    item = plan_scale(workload, replicas, *clusters)
     assert item.error is None, item.error
     assert item.workload is not None
     return item.workload
