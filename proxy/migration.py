@@ -367,9 +367,12 @@ def _mark_leaving(record: types_pb2.Workload, move: ReturnMove, count: int) -> N
 def complete(
     workload: types_pb2.Workload, move: CompleteMove, ledger: Ledger, keys: Keys
 ) -> MoveResult:
-    """Drain graceful sources and clear the markers once every target part is Ready."""
+    """Drain graceful sources and clear the markers once every target part is Ready; give
+    the move up once a target Failed (see `_give_up`)."""
     tagged = [p for p in workload.placement.clusters if p.operation_id == move.operation_id]
     targets = [p for p in tagged if p.leaving == 0 and p.replicas > 0]
+    if any(p.phase == Phase.WORKLOAD_PHASE_FAILED for p in targets):
+        return _give_up(workload, move, ledger, keys)
     if not tagged or any(p.phase != Phase.WORKLOAD_PHASE_READY for p in targets):
         return MoveResult(None, [])
     record = types_pb2.Workload()
@@ -385,6 +388,33 @@ def complete(
             sources.add(part.cluster)
         part.operation_id = ""
     return MoveResult(record, _resize_sources(workload, record, frozenset(sources), ledger, keys))
+
+
+def _give_up(
+    workload: types_pb2.Workload, move: CompleteMove, ledger: Ledger, keys: Keys
+) -> MoveResult:
+    """A target refused its part: the move's markers go, so the workload is not in flight
+    forever. Graceful sources still hold every replica: they keep them, and the targets are
+    released and scaled to zero (the binder removes what they applied). Direct sources gave
+    their replicas up already: the Failed target keeps them and its reservation, as a refused
+    part that fits nowhere does, until a scale or delete."""
+    record = types_pb2.Workload()
+    record.CopyFrom(workload)
+    moving = [p for p in record.placement.clusters if p.operation_id == move.operation_id]
+    graceful = any(p.leaving for p in moving)
+    ops: list[Op] = []
+    failed = ""
+    for part in moving:
+        part.operation_id = ""
+        if part.phase == Phase.WORKLOAD_PHASE_FAILED and part.leaving == 0:
+            failed = failed or f"{part.cluster}: {part.message}"
+        if part.leaving:
+            part.leaving = 0
+        elif graceful:
+            ops += _release_parts([part], ledger, keys)
+            part.replicas = 0
+    record.message = f"move {move.operation_id} given up: apply failed on {failed}"
+    return MoveResult(record, ops)
 
 
 def _moved(decision: Decision, sources: frozenset[str]) -> int:

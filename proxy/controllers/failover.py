@@ -286,9 +286,10 @@ class FailoverController:
             workload = self._writer.workloads.get(_key(step.workload))
             if workload is None:
                 step.phase = Step.STEP_PHASE_SKIPPED
-            elif step.phase in (Step.STEP_PHASE_DONE, Step.STEP_PHASE_SKIPPED):
+            elif step.phase in (Step.STEP_PHASE_DONE, Step.STEP_PHASE_SKIPPED) or _refused(step):
                 continue
             elif in_flight(workload):
+                _note_refusal(step, workload, operation.id)
                 moves.append(CompleteMove(*_key(step.workload), operation.id))
             elif held_on(workload, sources) and budget > 0 and self._due(operation, step):
                 budget -= 1
@@ -466,7 +467,10 @@ def _observe(
     sources: frozenset[str],
     operation_id: str,
 ) -> None:
-    """The step's phase as the workload record shows it."""
+    """The step's phase as the workload record shows it (a refused target's step stays
+    Failed: the move was given up, see migration.complete)."""
+    if _refused(step):
+        return
     if workload is None:
         step.phase = Step.STEP_PHASE_SKIPPED
         return
@@ -474,11 +478,6 @@ def _observe(
     targets = [p for p in tagged if p.leaving == 0 and p.cluster not in sources]
     if targets:
         step.to_cluster = ",".join(sorted(p.cluster for p in targets))
-        failed = [p for p in targets if p.phase == WPhase.WORKLOAD_PHASE_FAILED]
-        if failed:
-            step.phase = Step.STEP_PHASE_FAILED
-            step.message = f"apply failed on {failed[0].cluster}: {failed[0].message}"
-            return
         ready = all(p.phase == WPhase.WORKLOAD_PHASE_READY for p in targets)
         step.phase = Step.STEP_PHASE_READY if ready else Step.STEP_PHASE_RESERVED
         return
@@ -496,6 +495,25 @@ def _observe(
     step.phase, step.message = Step.STEP_PHASE_DONE, ""
     if not step.HasField("finished_at"):
         step.finished_at.CopyFrom(_stamp(time.time()))
+
+
+_APPLY_FAILED = "apply failed on"
+
+
+def _refused(step: types_pb2.OperationStep) -> bool:
+    return step.phase == Step.STEP_PHASE_FAILED and step.message.startswith(_APPLY_FAILED)
+
+
+def _note_refusal(
+    step: types_pb2.OperationStep, workload: types_pb2.Workload, operation_id: str
+) -> None:
+    """A target of this move Failed: the step fails for good (its CompleteMove gives up)."""
+    for part in workload.placement.clusters:
+        failed = part.phase == WPhase.WORKLOAD_PHASE_FAILED
+        if part.operation_id == operation_id and not part.leaving and failed:
+            step.phase = Step.STEP_PHASE_FAILED
+            step.message = f"{_APPLY_FAILED} {part.cluster}: {part.message}"
+            return
 
 
 def _tagged(answer: object, cluster: str, operation_id: str) -> bool:

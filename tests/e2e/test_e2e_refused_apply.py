@@ -255,3 +255,47 @@ async def test_a_template_no_cluster_takes_stays_failed_where_it_was(stack: Stac
         assert (part.cluster, part.reservation_id) == (cluster, reservation_id)
         assert "containers" in part.message
         assert not workload.message, "no re-placement was tried"
+
+
+async def test_a_move_whose_target_refuses_is_given_up_and_the_source_keeps_its_replicas(
+    stack: StackInfo,
+) -> None:
+    """Drain c1 with c3 cordoned and c2 refusing: the move fails, the workload is no longer in
+    flight (it scales), and its replicas never left c1."""
+    OpPhase = types_pb2.OperationPhase
+    async with FederationClient(stack.proxy_addresses) as fed:
+        placed = await fed.place(spec("moving", "api", 1, prefer="r1"))
+        assert {p.cluster for p in placed.workload.placement.clusters} == {"c1"}
+        await settled(fed, "moving", "api", lambda w: w.phase == Phase.WORKLOAD_PHASE_READY)
+        fault(stack, "c2", "forbid-creates")
+        await fed.cordon("c3", reason="kept out of this test")
+        try:
+            drain = await fed.remove_cluster("c1", drain=True, request_id="drain-c1-refused")
+
+            operation = types_pb2.Operation()
+            async with asyncio.timeout(60):
+                async for operation in fed.watch_operation(drain.operation_id):
+                    if operation.phase != OpPhase.OPERATION_PHASE_RUNNING:
+                        break
+            assert operation.phase == OpPhase.OPERATION_PHASE_PARTIAL
+            (step,) = [s for s in operation.steps if s.workload == "moving/api"]
+            assert step.message.startswith("apply failed on c2: apply refused by c2"), step
+            workload = await settled(
+                fed,
+                "moving",
+                "api",
+                lambda w: (
+                    {p.cluster for p in w.placement.clusters} == {"c1"}
+                    and w.phase == Phase.WORKLOAD_PHASE_READY
+                ),
+            )
+            assert not any(p.operation_id or p.leaving for p in workload.placement.clusters)
+            assert "move" in workload.message and "given up" in workload.message
+            held = await reservations(stack, "moving/api")
+            assert [(r.cluster, r.replicas) for r in held] == [("c1", 1)]
+            await fed.uncordon("c1")
+            scaled = await fed.scale("moving", "api", 2)
+            assert sum(p.replicas for p in scaled.workload.placement.clusters) == 2
+        finally:
+            fault(stack, "c2", "clear")
+            await fed.uncordon("c3")
