@@ -19,7 +19,7 @@ from common.keys import Keys
 from fed.v1 import types_pb2
 from proxy.ledger import Ledger, OverCommitError
 from proxy.scheduler.cycle import Cycle
-from proxy.scheduler.decision import Decision
+from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.model import PlacementRequest
 from proxy.scheduler.resources import UNLIMITED, Quantity
 from proxy.scheduler.validation import resolve_policy
@@ -129,10 +129,7 @@ def evacuate(
         changes = cycle.reserve(request, decision, release_evacuated=False)
     except OverCommitError as error:
         return MoveResult(_degraded(workload, move.sources, str(error)), [])
-    ops: list[Op] = [
-        Put(keys.reservation(r.cluster, r.id), r.SerializeToString()) for r in changes.upserts
-    ]
-    ops += [Delete(keys.reservation(r.cluster, r.id)) for r in changes.releases]
+    ops: list[Op] = _reservation_ops(changes, keys)
     record = _moved_record(workload, decision, move)
     if move.mode != Mode.FAILOVER_MODE_GRACEFUL:
         ops += _resize_sources(workload, record, move.sources, ledger, keys)
@@ -163,13 +160,7 @@ def replace_refused(
         return MoveResult(_failed(workload, refused.cluster, f"{why} (a move is in flight)"), [])
     sources = frozenset({refused.cluster})
     move = Evacuate(refused.namespace, refused.name, sources, "", Mode.FAILOVER_MODE_DIRECT)
-    request = PlacementRequest.from_spec(
-        workload.spec,
-        workload.placement,
-        evacuate=sources,
-        request_id=f"refused:{part.reservation_id}",
-    )
-    decision = cycle.decide(request)
+    request, decision = _off(workload, refused.cluster, f"refused:{part.reservation_id}", cycle)
     if not decision.ok or _moved(decision, sources) == 0:
         return MoveResult(
             _failed(
@@ -181,10 +172,7 @@ def replace_refused(
         changes = cycle.reserve(request, decision, release_evacuated=False)
     except OverCommitError as error:
         return MoveResult(_failed(workload, refused.cluster, f"{why}; {error}"), [])
-    ops: list[Op] = [
-        Put(keys.reservation(r.cluster, r.id), r.SerializeToString()) for r in changes.upserts
-    ]
-    ops += [Delete(keys.reservation(r.cluster, r.id)) for r in changes.releases]
+    ops: list[Op] = _reservation_ops(changes, keys)
     record = _moved_record(workload, decision, move)
     ops += _resize_sources(workload, record, sources, ledger, keys)
     before = {p.cluster: p.replicas for p in workload.placement.clusters}
@@ -218,21 +206,15 @@ def abandon(
         return MoveResult(_without_cluster(workload, move.cluster), ops)
     why = f"cluster {move.cluster} was removed"
     sources = frozenset({move.cluster})
-    request = PlacementRequest.from_spec(
-        workload.spec,
-        workload.placement,
-        evacuate=sources,
-        request_id=f"abandon:{move.cluster}:{workload.spec.namespace}/{workload.spec.name}",
-    )
-    decision = cycle.decide(request)
+    request_id = f"abandon:{move.cluster}:{workload.spec.namespace}/{workload.spec.name}"
+    request, decision = _off(workload, move.cluster, request_id, cycle)
     if not decision.ok or _moved(decision, sources) == 0:
         return _stranded(workload, move.cluster, held, f"{why}; {_reasons(decision)}", ops)
     try:
         changes = cycle.reserve(request, decision, release_evacuated=False)
     except OverCommitError as error:
         return _stranded(workload, move.cluster, held, f"{why}; {error}", ops)
-    ops += [Put(keys.reservation(r.cluster, r.id), r.SerializeToString()) for r in changes.upserts]
-    ops += [Delete(keys.reservation(r.cluster, r.id)) for r in changes.releases]
+    ops += _reservation_ops(changes, keys)
     evacuation = Evacuate(move.namespace, move.name, sources, "", Mode.FAILOVER_MODE_DIRECT)
     record = _without_cluster(_moved_record(workload, decision, evacuation), move.cluster)
     before = {p.cluster: p.replicas for p in workload.placement.clusters}
@@ -244,6 +226,24 @@ def abandon(
         _add_stranded(record, move.cluster, decision.unplaced, f"{why}; {_reasons(decision)}")
         record.message += f", {decision.unplaced} fit nowhere: {_reasons(decision)}"
     return MoveResult(record, ops)
+
+
+def _off(
+    workload: types_pb2.Workload, cluster: str, request_id: str, cycle: Cycle
+) -> tuple[PlacementRequest, Decision]:
+    """The engine's decision for moving the workload's replicas off one cluster."""
+    request = PlacementRequest.from_spec(
+        workload.spec, workload.placement, evacuate=(cluster,), request_id=request_id
+    )
+    return request, cycle.decide(request)
+
+
+def _reservation_ops(changes: Changes, keys: Keys) -> list[Op]:
+    ops: list[Op] = [
+        Put(keys.reservation(r.cluster, r.id), r.SerializeToString()) for r in changes.upserts
+    ]
+    ops += [Delete(keys.reservation(r.cluster, r.id)) for r in changes.releases]
+    return ops
 
 
 def _release_parts(parts: list[types_pb2.ClusterPlacement], ledger: Ledger, keys: Keys) -> list[Op]:
