@@ -140,3 +140,66 @@ async def place_with_retries(
                 raise
             attempt += 1
             await asyncio.sleep(0.05)
+
+
+async def test_a_forced_remove_the_dead_leader_never_swept_is_swept_by_the_next(
+    proxies: list[ProxyProcess],
+    etcd: EmbeddedEtcd,
+    store: EtcdStore,
+    keys: Keys,
+    tmp_path: Path,
+    heartbeats: None,
+) -> None:
+    """Every proxy is SIGKILLed, then c2's records go as a forced RemoveCluster deletes them:
+    the next leader's start-up sweep places c2's replicas elsewhere, over-committing nothing."""
+    leader, _ = await leader_of(proxies)
+    async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
+        sim.write_files(tmp_path)
+        kubeconfigs = {n: (tmp_path / f"{n}.kubeconfig").read_text() for n in sim.clusters}
+        await register_all(stub(leader.address), kubeconfigs)
+    for index in range(6):
+        spec = workload(f"on-c2-{index}", 2, cpu=CPU_PER_REPLICA)
+        spec.policy.preferred_regions.append("r2")
+        request = federation_pb2.PlaceWorkloadRequest(request_id=f"c2-{index}", spec=spec)
+        await stub(leader.address).PlaceWorkload(request)
+    assert (await store.range(keys.reservations_prefix("c2"))).kvs, "c2 holds replicas"
+    for proxy in proxies:
+        proxy.process.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(proxy.process.wait)
+    for key in (keys.cluster_spec("c2"), keys.cluster_status("c2"), keys.cluster_health("c2")):
+        await store.delete(key)
+
+    successor = ProxyProcess(etcd.endpoint, keys, "p4", ttl_s=2)
+    try:
+        deadline = time.monotonic() + 30
+        while await parts_on(store, keys, "c2"):
+            assert time.monotonic() < deadline, "c2's parts were never re-placed"
+            await asyncio.sleep(0.2)
+    finally:
+        successor.stop()
+    workloads = [
+        types_pb2.Workload.FromString(kv.value)
+        for kv in (await store.range(keys.workloads_prefix())).kvs
+    ]
+    assert [sum(p.replicas for p in w.placement.clusters) for w in workloads] == [2] * 6
+    reservations = [
+        types_pb2.Reservation.FromString(kv.value)
+        for kv in (await store.range(keys.reservations_prefix())).kvs
+    ]
+    assert {r.cluster for r in reservations} <= {"c1", "c3"}
+    assert sum(r.replicas for r in reservations) == 12
+    placed_ids = {p.reservation_id for w in workloads for p in w.placement.clusters}
+    assert placed_ids == {r.id for r in reservations}
+    ledger = Ledger(reservations)
+    for cluster in ("c1", "c3"):
+        assert ledger.reserved(cluster).cpu_millis <= NODES * NODE_CPU, f"{cluster} over-committed"
+
+
+async def parts_on(store: EtcdStore, keys: Keys, cluster: str) -> int:
+    """Workload parts in etcd that name `cluster`."""
+    return sum(
+        1
+        for kv in (await store.range(keys.workloads_prefix())).kvs
+        for part in types_pb2.Workload.FromString(kv.value).placement.clusters
+        if part.cluster == cluster
+    )
