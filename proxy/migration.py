@@ -98,7 +98,23 @@ class MoveResult:
 
 
 def in_flight(workload: types_pb2.Workload) -> bool:
-    return any(part.operation_id for part in workload.placement.clusters)
+    return bool(moving_operation(workload))
+
+
+def moving_operation(workload: types_pb2.Workload) -> str:
+    """The id of the operation moving this workload ("" when none is)."""
+    return next((p.operation_id for p in workload.placement.clusters if p.operation_id), "")
+
+
+def refused_target(
+    workload: types_pb2.Workload, operation_id: str
+) -> types_pb2.ClusterPlacement | None:
+    """A target part of the operation's move that Failed (its cluster refused the apply)."""
+    for part in workload.placement.clusters:
+        target = part.operation_id == operation_id and not part.leaving and part.replicas > 0
+        if target and part.phase == Phase.WORKLOAD_PHASE_FAILED:
+            return part
+    return None
 
 
 def held_on(workload: types_pb2.Workload, sources: frozenset[str]) -> int:
@@ -369,10 +385,11 @@ def complete(
 ) -> MoveResult:
     """Drain graceful sources and clear the markers once every target part is Ready; give
     the move up once a target Failed (see `_give_up`)."""
+    refused = refused_target(workload, move.operation_id)
+    if refused is not None:
+        return _give_up(workload, move, refused, ledger, keys)
     tagged = [p for p in workload.placement.clusters if p.operation_id == move.operation_id]
     targets = [p for p in tagged if p.leaving == 0 and p.replicas > 0]
-    if any(p.phase == Phase.WORKLOAD_PHASE_FAILED for p in targets):
-        return _give_up(workload, move, ledger, keys)
     if not tagged or any(p.phase != Phase.WORKLOAD_PHASE_READY for p in targets):
         return MoveResult(None, [])
     record = types_pb2.Workload()
@@ -391,7 +408,11 @@ def complete(
 
 
 def _give_up(
-    workload: types_pb2.Workload, move: CompleteMove, ledger: Ledger, keys: Keys
+    workload: types_pb2.Workload,
+    move: CompleteMove,
+    refused: types_pb2.ClusterPlacement,
+    ledger: Ledger,
+    keys: Keys,
 ) -> MoveResult:
     """A target refused its part: the move's markers go, so the workload is not in flight
     forever. Graceful sources still hold every replica: they keep them, and the targets are
@@ -403,17 +424,16 @@ def _give_up(
     moving = [p for p in record.placement.clusters if p.operation_id == move.operation_id]
     graceful = any(p.leaving for p in moving)
     ops: list[Op] = []
-    failed = ""
     for part in moving:
         part.operation_id = ""
-        if part.phase == Phase.WORKLOAD_PHASE_FAILED and part.leaving == 0:
-            failed = failed or f"{part.cluster}: {part.message}"
         if part.leaving:
             part.leaving = 0
         elif graceful:
             ops += _release_parts([part], ledger, keys)
             part.replicas = 0
-    record.message = f"move {move.operation_id} given up: apply failed on {failed}"
+    record.message = (
+        f"move {move.operation_id} given up: apply failed on {refused.cluster}: {refused.message}"
+    )
     return MoveResult(record, ops)
 
 

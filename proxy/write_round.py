@@ -217,7 +217,7 @@ class RoundPlanner:
         existing = self._existing(request.namespace, request.name)
         if request.replicas < 0:
             raise invalid("replicas", "must be >= 0")
-        moving = next((p.operation_id for p in existing.placement.clusters if p.operation_id), "")
+        moving = migration.moving_operation(existing)
         if moving:
             # The record holds the move's source and targets at once: a scale now would count
             # the leaving replicas twice and drop the move's tags.

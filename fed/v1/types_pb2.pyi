@@ -1091,6 +1091,7 @@ class OperationStep(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     workload: _builtins.str
     from_cluster: _builtins.str
     to_cluster: _builtins.str
@@ -1098,6 +1099,8 @@ class OperationStep(_message.Message):
     phase: Global___StepPhase.ValueType
     reservation_id: _builtins.str
     message: _builtins.str
+    refused: _builtins.bool
+    """a target refused its part: failed for good"""
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1114,10 +1117,11 @@ class OperationStep(_message.Message):
         message: _builtins.str = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
+        refused: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "from_cluster", b"from_cluster", "message", b"message", "phase", b"phase", "replicas", b"replicas", "reservation_id", b"reservation_id", "started_at", b"started_at", "to_cluster", b"to_cluster", "workload", b"workload"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "from_cluster", b"from_cluster", "message", b"message", "phase", b"phase", "refused", b"refused", "replicas", b"replicas", "reservation_id", b"reservation_id", "started_at", b"started_at", "to_cluster", b"to_cluster", "workload", b"workload"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,14 @@ from fed.v1 import federation_pb2, types_pb2
 from proxy import fleet
 from proxy.cache import FedCache
 from proxy.errors import ApiError, check_name, check_request_id, invalid
-from proxy.migration import CompleteMove, Evacuate, ReturnMove, held_on, in_flight
+from proxy.migration import (
+    CompleteMove,
+    Evacuate,
+    ReturnMove,
+    held_on,
+    in_flight,
+    refused_target,
+)
 from proxy.scheduler.engine import Engine
 from proxy.scheduler.model import PlacementRequest
 from proxy.settings import FailoverSection, ProxySection
@@ -497,23 +504,18 @@ def _observe(
         step.finished_at.CopyFrom(_stamp(time.time()))
 
 
-_APPLY_FAILED = "apply failed on"
-
-
 def _refused(step: types_pb2.OperationStep) -> bool:
-    return step.phase == Step.STEP_PHASE_FAILED and step.message.startswith(_APPLY_FAILED)
+    return step.phase == Step.STEP_PHASE_FAILED and step.refused
 
 
 def _note_refusal(
     step: types_pb2.OperationStep, workload: types_pb2.Workload, operation_id: str
 ) -> None:
     """A target of this move Failed: the step fails for good (its CompleteMove gives up)."""
-    for part in workload.placement.clusters:
-        failed = part.phase == WPhase.WORKLOAD_PHASE_FAILED
-        if part.operation_id == operation_id and not part.leaving and failed:
-            step.phase = Step.STEP_PHASE_FAILED
-            step.message = f"{_APPLY_FAILED} {part.cluster}: {part.message}"
-            return
+    part = refused_target(workload, operation_id)
+    if part is not None:
+        step.phase, step.refused = Step.STEP_PHASE_FAILED, True
+        step.message = f"apply failed on {part.cluster}: {part.message}"
 
 
 def _tagged(answer: object, cluster: str, operation_id: str) -> bool:

@@ -137,7 +137,8 @@ def validate_policy(policy: Policy, catalogue: PluginCatalogue) -> None:
         check_weight(f"{where}.weight", score.weight)
     _check_unique(f"{path}.filters", [spec.name for spec in policy.filters])
     _check_unique(f"{path}.scores", [spec.name for spec in policy.scores])
-    missing = [name for name in REQUIRED_FILTERS if name not in {f.name for f in policy.filters}]
+    named = {spec.name for spec in policy.filters}
+    missing = [name for name in REQUIRED_FILTERS if name not in named]
     if missing:
         raise PolicyError(
             f"{path}.filters",

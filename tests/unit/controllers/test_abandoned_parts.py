@@ -74,7 +74,7 @@ async def test_one_step_per_workload_and_removed_cluster_and_the_stranded_kept()
     assert sweep.stranded == set()
 
 
-async def test_only_a_deleted_cluster_spec_or_a_resync_starts_a_full_scan() -> None:
+async def test_the_full_scan_waits_for_a_deleted_cluster_spec_or_a_resync() -> None:
     sweep = sweeper(FakeWriter(), FakeCache(("c1",)))
     changes: asyncio.Queue[Change] = asyncio.Queue()
     for change in (
