@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from common import event_loop
 from common.etcd_launcher import etcd_endpoints
 from common.gc_tuning import LATENCY, tune_gc
 from common.logs import configure_logging
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     observability = settings.observability
     configure_logging("proxy", level=observability.log_level, fmt=observability.log_format)
     with etcd_endpoints(settings.etcd) as endpoints:
-        asyncio.run(serve(settings, endpoints, load))
+        event_loop.run(serve(settings, endpoints, load))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from common import event_loop
 from common.logs import configure_logging
 from common.service_cli import parse_service_args, service_settings
 from common.settings import SettingsError
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     observability = settings.observability
     configure_logging("worker", level=observability.log_level, fmt=observability.log_format)
     try:
-        asyncio.run(run(settings))
+        event_loop.run(run(settings))
     except ValueError as exc:
         print(f"fed-worker: {exc}", file=sys.stderr)
         sys.exit(1)

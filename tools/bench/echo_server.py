@@ -1,17 +1,20 @@
 """A bare grpc.aio Federation server whose PlaceWorkload echoes a canned answer.
 
 The placement benchmark measures it with the same load generator as the proxy, so the
-proxy's figures can be read as a ratio to the transport's own ceiling on this machine.
+proxy's figures can be read as a ratio to the transport's own ceiling on this machine: on
+asyncio's default event loop (a bare server), and with `--uvloop` on the proxy's own loop.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from typing import Any
 
 import grpc
 
+from common import event_loop
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
 
 
@@ -33,5 +36,14 @@ async def serve() -> None:
     await server.wait_for_termination()
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--uvloop", action="store_true", help="run on the proxy's event loop")
+    if parser.parse_args().uvloop:
+        event_loop.run(serve())
+    else:
+        asyncio.run(serve())
+
+
 if __name__ == "__main__":
-    asyncio.run(serve())
+    main()
