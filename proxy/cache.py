@@ -54,6 +54,9 @@ class FedView:
     assignments: dict[str, types_pb2.Assignment] = field(default_factory=dict)
     operations: dict[str, types_pb2.Operation] = field(default_factory=dict)
     candidates: dict[str, LeaderEntry] = field(default_factory=dict)
+    cluster_changes: int = 0
+    """How many cluster records have changed in this view (a snapshot of the fleet stays
+    valid while it is the same)."""
 
     @property
     def leader(self) -> LeaderEntry | None:
@@ -85,14 +88,14 @@ class FedCache:
         self._subscribers: dict[asyncio.Queue[Change], tuple[str, ...]] = {}
         self._task: asyncio.Task[None] | None = None
         self._handlers: list[tuple[str, Callable[[KeyValue, bool], None]]] = [
-            (keys.leader_prefix(), self._apply_leader),
-            (keys.proxies_prefix(), self._apply_proxy),
-            (keys.workers_prefix(), self._apply_worker),
-            (keys.assignments_prefix(), self._apply_assignment),
-            (keys.clusters_prefix(), self._apply_cluster),
+            (keys.reservations_prefix(), self._apply_reservation),  # the busiest first
             (keys.workloads_prefix(), self._apply_workload),
-            (keys.reservations_prefix(), self._apply_reservation),
+            (keys.clusters_prefix(), self._apply_cluster),
             (keys.operations_prefix(), self._apply_operation),
+            (keys.assignments_prefix(), self._apply_assignment),
+            (keys.workers_prefix(), self._apply_worker),
+            (keys.proxies_prefix(), self._apply_proxy),
+            (keys.leader_prefix(), self._apply_leader),
         ]
 
     async def start(self) -> None:
@@ -143,16 +146,23 @@ class FedCache:
             self.known.clear()
             for kv in batch.snapshot:
                 self._dispatch(kv, deleted=False)
-            self._publish(Change(batch.revision, self._keys.prefix, resynced=True))
+            self._publish(batch.revision, self._keys.prefix, resynced=True)
         for event in batch.events:
             deleted = event.type is EventType.DELETE
             self._dispatch(event.kv, deleted)
-            self._publish(Change(event.kv.mod_revision, event.kv.key, deleted))
+            self._publish(event.kv.mod_revision, event.kv.key, deleted)
         self.view.revision = max(self.view.revision, batch.revision)
 
-    def _publish(self, change: Change) -> None:
+    def _publish(
+        self, revision: int, key: str, deleted: bool = False, resynced: bool = False
+    ) -> None:
+        """Queue the change for the subscribers that follow its key (built only if one does:
+        most of the leader's own writes interest nobody)."""
+        change: Change | None = None
         for queue, prefixes in self._subscribers.items():
-            if not prefixes or change.resynced or change.key.startswith(prefixes):
+            if not prefixes or resynced or key.startswith(prefixes):
+                if change is None:
+                    change = Change(revision, key, deleted, resynced)
                 queue.put_nowait(change)
 
     def _dispatch(self, kv: KeyValue, deleted: bool) -> None:
@@ -212,6 +222,7 @@ class FedCache:
 
     def _apply_cluster(self, kv: KeyValue, deleted: bool) -> None:
         name, part = self._keys.parse_cluster_key(kv.key)
+        self.view.cluster_changes += 1
         entry = self.view.clusters.setdefault(name, ClusterEntry())
         if part == "spec":
             entry.spec = None if deleted else _decode(types_pb2.ClusterSpec(), kv)
