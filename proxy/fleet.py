@@ -23,15 +23,31 @@ def snapshot(view: FedView, stale_after_s: float, previous: Snapshot | None = No
 
 class LiveSnapshots:
     """Successive snapshots of a cache for one consumer (the writer), each built from the
-    last so that unchanged clusters keep their view objects."""
+    last so that unchanged clusters keep their view objects. The last snapshot itself is
+    kept while no cluster record changed and every cluster's health is a recorded one (a
+    health derived from a heartbeat's age changes with the time alone)."""
 
     def __init__(self, cache: FedCache, stale_after_s: float) -> None:
         self._cache = cache
         self._stale_after_s = stale_after_s
         self._last: Snapshot | None = None
+        self._built_from: tuple[FedView, int] | None = None
 
     def __call__(self) -> Snapshot:
-        self._last = snapshot(self._cache.view, self._stale_after_s, self._last)
+        view = self._cache.view
+        if (
+            self._last is not None
+            and self._built_from is not None
+            and self._built_from[0] is view
+            and self._built_from[1] == view.cluster_changes
+        ):
+            return self._last
+        self._last = snapshot(view, self._stale_after_s, self._last)
+        timeless = all(
+            entry.health is not None and entry.health.health != types_pb2.CLUSTER_HEALTH_UNSPECIFIED
+            for entry in view.clusters.values()
+        )
+        self._built_from = (view, view.cluster_changes) if timeless else None
         return self._last
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fed.v1 import types_pb2
 from proxy.ledger import Ledger
@@ -26,6 +27,9 @@ from proxy.scheduler.framework import Score
 from proxy.scheduler.model import ClusterView
 from proxy.scheduler.resources import ZERO, Quantity
 from proxy.scheduler.status import Status
+
+if TYPE_CHECKING:
+    from proxy.scheduler.cycle import EquivalenceClass
 
 SCORE_SLACK = 0.01
 """Reservations may drift this share of a cluster's limit before its scores are recomputed."""
@@ -81,10 +85,13 @@ were computed from: the view, the ledger and its generation for the cluster."""
 
 @dataclass
 class ClassEntry:
-    """What is remembered of one class: per cluster, the static and the dynamic results."""
+    """What is remembered of one class: per cluster, the static and the dynamic results, and
+    the class last built from them over `built_views` (reused while no result changed)."""
 
     results: dict[str, ClusterResult] = field(default_factory=dict)
     dynamic: dict[str, DynamicResult] = field(default_factory=dict)
+    built: EquivalenceClass | None = None
+    built_views: tuple[ClusterView, ...] = ()
 
 
 class ClassMemo:

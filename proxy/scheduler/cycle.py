@@ -129,7 +129,7 @@ class Cycle:
         return ClusterState(view, self.capacity(view, plugins.policy.default_overcommit))
 
     def equivalence_class(self, request: PlacementRequest) -> EquivalenceClass:
-        resolved = self.request_policies.get(request.policy)
+        resolved = self.request_policies.of(request)
         plugins = self.plugin_sets[resolved.policy.name]
         key = resolved.class_key(request.shape)
         found = self._classes.get(key) if self.share_classes else None
@@ -139,16 +139,40 @@ class Cycle:
         return found
 
     def _build_class(self, key: ClassKey, plugins: PluginSet) -> EquivalenceClass:
+        """The class over this snapshot; the one the memo built last when its views and every
+        cluster's result are still the same (normalising and weighting would repeat it)."""
         context = PluginContext(key.shape, key.selection)
         entry = self._memo.entry(key) if self._memo is not None else ClassEntry()
         known = entry.results
         results: dict[str, ClusterResult] = {}
+        changed = False
         for view in self.snapshot.clusters:
             result = known.get(view.name)
             if result is None or not result.current(view, self.ledger):
                 result = self._cluster_result(view, plugins, context)
+                changed = True
             results[view.name] = result
+        built = entry.built
+        if (
+            not changed
+            and built is not None
+            and built.plugins is plugins
+            and entry.built_views is self.snapshot.clusters
+        ):
+            return built
         entry.results = results
+        entry.built = self._assemble_class(key, plugins, context, results, entry)
+        entry.built_views = self.snapshot.clusters
+        return entry.built
+
+    def _assemble_class(
+        self,
+        key: ClassKey,
+        plugins: PluginSet,
+        context: PluginContext,
+        results: Mapping[str, ClusterResult],
+        entry: ClassEntry,
+    ) -> EquivalenceClass:
         rejected = {name: r.verdict for name, r in results.items() if not r.verdict.ok}
         passed = tuple(view for view in self.snapshot.clusters if view.name not in rejected)
         scores = normalised_scores(
@@ -253,7 +277,7 @@ class Cycle:
         """Filter, score and divide one request; the ledger is not changed."""
         found = self.equivalence_class(request)
         candidates, rejected = self.candidates(request, found)
-        resolved = self.request_policies.get(request.policy)
+        resolved = self.request_policies.of(request)
         rules = resolved.evacuating_rules if request.evacuate else resolved.rules
         division = divide(
             candidates, request.kept(), self._group_of(rules), request.replicas, rules
@@ -291,7 +315,7 @@ class Cycle:
         until the target is ready pass release_evacuated=False and release it later."""
         if not decision.ok:
             return Changes()
-        overcommit = self.request_policies.get(request.policy).policy.default_overcommit
+        overcommit = self.request_policies.of(request).policy.default_overcommit
         checkpoint = self.ledger.checkpoint()
         try:
             changes = reservation_changes(

@@ -68,7 +68,7 @@ class Engine:
     def validate(self, request: PlacementRequest) -> None:
         """Raise PolicyError naming the first invalid field of the request."""
         check_values(request)
-        self.request_policies.get(request.policy)
+        self.request_policies.of(request)
 
     def cycle(self, snapshot: Snapshot, ledger: Ledger, share_classes: bool = True) -> Cycle:
         """A cycle for callers that decide and reserve step by step (failover, drills)."""

@@ -124,6 +124,9 @@ class PlacementRequest:
     current: Final[tuple[Holding, ...]]
     evacuate: Final[frozenset[str]]
     request_id: Final[str]
+    policy_key: Final[bytes]
+    """The policy message's deterministic bytes: the engine resolves a policy by them several
+    times per request (see RequestPolicies), so they are taken once."""
 
     def __init__(
         self,
@@ -144,6 +147,7 @@ class PlacementRequest:
         self.current = current
         self.evacuate = evacuate
         self.request_id = request_id
+        self.policy_key = policy.SerializeToString(deterministic=True)
 
     @classmethod
     def from_spec(

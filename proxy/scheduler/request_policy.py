@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fed.v1 import types_pb2
 from proxy.scheduler.divide import Rules
 from proxy.scheduler.equivalence import ClassKey
+from proxy.scheduler.model import PlacementRequest
 from proxy.scheduler.policy import Policy
 from proxy.scheduler.resources import Quantity
 from proxy.scheduler.selection import Selection
@@ -58,10 +59,16 @@ class RequestPolicies:
         self._max_entries = max_entries
         self._entries: OrderedDict[bytes, RequestPolicy] = OrderedDict()
 
+    def of(self, request: PlacementRequest) -> RequestPolicy:
+        """The request's resolved policy message (see `get`)."""
+        return self._resolve(request.policy, request.policy_key)
+
     def get(self, message: types_pb2.PlacementPolicy) -> RequestPolicy:
         """The resolved message; raises PolicyError naming the first invalid field (invalid
         messages are not remembered)."""
-        key = message.SerializeToString(deterministic=True)
+        return self._resolve(message, message.SerializeToString(deterministic=True))
+
+    def _resolve(self, message: types_pb2.PlacementPolicy, key: bytes) -> RequestPolicy:
         found = self._entries.get(key)
         if found is not None:
             return found
