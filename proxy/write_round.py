@@ -257,7 +257,7 @@ class RoundPlanner:
                 f"cannot place {decision.workload} ({spec.replicas} replicas): {reasons}",
             )
             return
-        workload = self._next_record(spec, _placement(decision, self._epoch))
+        workload = self._next_record(spec, decision)
         epoch = self._epoch
         for reservation in changes.upserts:
             reservation.epoch = epoch
@@ -283,12 +283,13 @@ class RoundPlanner:
         item.workload = workload
         self._set_workload((workload.spec.namespace, workload.spec.name), workload)
 
-    def _next_record(
-        self, spec: types_pb2.WorkloadSpec, placement: types_pb2.Placement
-    ) -> types_pb2.Workload:
+    def _next_record(self, spec: types_pb2.WorkloadSpec, decision: Decision) -> types_pb2.Workload:
+        """The workload's record after the decision, its placement written in place (no
+        Placement message built and copied: this runs once per placement)."""
         previous = self.workloads.get((spec.namespace, spec.name))
         now = self._stamp
-        record = types_pb2.Workload(spec=spec, placement=placement, updated_at=now)
+        record = types_pb2.Workload(spec=spec, updated_at=now)
+        _write_placement(record.placement, decision, self._epoch)
         held: dict[str, types_pb2.ClusterPlacement] = {}
         if previous is not None:
             migration.keep_pending_removal(record, previous)
@@ -419,17 +420,14 @@ def requests_absent(keys: Keys, prepared: Sequence[Prepared]) -> list[Compare]:
     return [Compare.absent(keys.request(item.call.request_id)) for item in prepared if item.call]
 
 
-def _placement(decision: Decision, epoch: int) -> types_pb2.Placement:
-    """The decided placement, keeping clusters that lost every replica (to be removed)."""
-    placement = decision.placement(epoch)
+def _write_placement(placement: types_pb2.Placement, decision: Decision, epoch: int) -> None:
+    """The decided placement, then the clusters that lost every replica (to be removed)."""
+    decision.write_placement(placement, epoch)
     for item in decision.assignments:
         if item.replicas == 0 and item.previous > 0:
-            placement.clusters.append(
-                types_pb2.ClusterPlacement(
-                    cluster=item.cluster, replicas=0, reservation_id=item.reservation_id
-                )
+            placement.clusters.add(
+                cluster=item.cluster, replicas=0, reservation_id=item.reservation_id
             )
-    return placement
 
 
 def _call(item: WriteItem) -> tuple[str, Message]:

@@ -73,18 +73,20 @@ class Decision:
         return self.diagnosis.reasons()
 
     def placement(self, epoch: int = 0) -> types_pb2.Placement:
-        return types_pb2.Placement(
-            clusters=[
-                types_pb2.ClusterPlacement(
-                    cluster=item.cluster,
-                    replicas=item.replicas,
-                    reservation_id=item.reservation_id,
+        placement = types_pb2.Placement()
+        self.write_placement(placement, epoch)
+        return placement
+
+    def write_placement(self, placement: types_pb2.Placement, epoch: int = 0) -> None:
+        """The clusters that hold replicas, written into `placement` in place (a record
+        being built need not copy a Placement message in)."""
+        placement.epoch = epoch
+        parts = placement.clusters
+        for item in self.assignments:
+            if item.replicas > 0:
+                parts.add(
+                    cluster=item.cluster, replicas=item.replicas, reservation_id=item.reservation_id
                 )
-                for item in self.assignments
-                if item.replicas > 0
-            ],
-            epoch=epoch,
-        )
 
 
 @dataclass(init=False, unsafe_hash=True)
