@@ -16,9 +16,8 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from functools import partial
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 from etcd3aio import (
@@ -33,10 +32,43 @@ from etcd3aio._protobuf import Compare as RawCompare
 from etcd3aio.kv import KVService
 
 from common import metrics, retry
+from common.etcd_types import (
+    Compare,
+    CompareOp,
+    CompareTarget,
+    Delete,
+    EventType,
+    KeyValue,
+    Op,
+    Put,
+    WatchEvent,
+    key_value,
+    watch_event,
+)
 from common.settings import RetrySettings
 
 _log = logging.getLogger(__name__)
 R = TypeVar("R")
+__all__ = [
+    "Compare",
+    "CompareOp",
+    "CompareTarget",
+    "Delete",
+    "EtcdStore",
+    "EtcdUnavailable",
+    "EventType",
+    "Fence",
+    "FencedOut",
+    "KeyValue",
+    "Lease",
+    "Op",
+    "Put",
+    "RangeResult",
+    "TooManyOps",
+    "TxnResult",
+    "WatchBatch",
+    "WatchEvent",
+]
 
 
 class EtcdUnavailable(Exception):
@@ -49,46 +81,6 @@ class FencedOut(Exception):
 
 class TooManyOps(ValueError):
     """A transaction holds more operations than the server's max-txn-ops."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyValue:
-    key: str
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int
-
-
-@dataclass(frozen=True, slots=True)
-class Put:
-    key: str
-    value: bytes
-    lease: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    key: str
-    prefix: bool = False
-
-
-Op = Put | Delete
-CompareTarget = Literal["create", "mod", "version", "value"]
-CompareOp = Literal["==", "!=", "<", ">"]
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    key: str
-    target: CompareTarget
-    op: CompareOp
-    operand: int | bytes
-
-    @classmethod
-    def absent(cls, key: str) -> Compare:
-        return cls(key, "create", "==", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +103,6 @@ class RangeResult:
     revision: int
 
 
-class EventType(Enum):
-    PUT = "put"
-    DELETE = "delete"
-
-
-@dataclass(frozen=True, slots=True)
-class WatchEvent:
-    type: EventType
-    kv: KeyValue
-
-
 @dataclass(frozen=True, slots=True)
 class WatchBatch:
     """What one watch step delivers.
@@ -140,17 +121,6 @@ class WatchBatch:
 _COMPARE_RESULTS = {"==": 0, ">": 1, "<": 2, "!=": 3}
 _COMPARE_TARGETS = {"version": 0, "create": 1, "mod": 2, "value": 3}
 _RETRYABLE = (EtcdConnectionError, EtcdTransientError, TimeoutError)
-
-
-def _kv(raw: Any) -> KeyValue:
-    return KeyValue(
-        key=raw.key.decode(),
-        value=bytes(raw.value),
-        create_revision=int(raw.create_revision),
-        mod_revision=int(raw.mod_revision),
-        version=int(raw.version),
-        lease=int(raw.lease),
-    )
 
 
 def _compare(compare: Compare) -> RawCompare:
@@ -309,7 +279,7 @@ class EtcdStore:
             "get", lambda: self._kv_service.get(key, timeout=self.timeout_s)
         )
         kvs = response.kvs
-        return _kv(kvs[0]) if kvs else None
+        return key_value(kvs[0]) if kvs else None
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, KeyValue]:
         """Several keys read in one round trip per max_txn_ops keys, at one revision each."""
@@ -320,7 +290,7 @@ class EtcdStore:
             )
             for op_response in response.responses:
                 for raw in op_response.response_range.kvs:
-                    kv = _kv(raw)
+                    kv = key_value(raw)
                     found[kv.key] = kv
         return found
 
@@ -342,7 +312,7 @@ class EtcdStore:
             ),
         )
         return RangeResult(
-            [_kv(raw) for raw in response.kvs],
+            [key_value(raw) for raw in response.kvs],
             response.header.revision,
         )
 
@@ -556,7 +526,7 @@ class _WatchRun:
                     continue
                 ignore = self._ignore
                 events = [
-                    self._event(raw)
+                    watch_event(raw)
                     for raw in response.events
                     if not (ignore and raw.kv.key.startswith(ignore))
                 ]
@@ -574,7 +544,3 @@ class _WatchRun:
         except (grpc.aio.AioRpcError, *_RETRYABLE) as exc:
             _log.warning("watch stream broke, resuming", extra={"err": str(exc)[:200]})
             self.disconnected = True
-
-    @staticmethod
-    def _event(raw: Any) -> WatchEvent:
-        return WatchEvent(EventType.DELETE if raw.type == 1 else EventType.PUT, _kv(raw.kv))

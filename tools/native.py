@@ -26,6 +26,7 @@ GROUP = "proxy._native"
 STAMP = ROOT / "build" / "native.sha256"
 
 MODULES = (
+    "common/etcd_types.py",
     "common/keys.py",
     "proxy/fleet.py",
     "proxy/health.py",
