@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -21,6 +23,7 @@ from tenacity.stop import stop_base
 from common.settings import RetrySettings
 
 _log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 def transient(
@@ -45,6 +48,30 @@ def transient(
         before_sleep=before_sleep_log(_log, logging.WARNING if log_retries else logging.DEBUG),
         reraise=True,
     )
+
+
+async def call(
+    policy: RetrySettings,
+    retry_on: Sequence[type[BaseException]],
+    attempt: Callable[[], Awaitable[R]],
+) -> R:
+    """`attempt()` with the `transient` policy's retries. The first try runs bare: building
+    and stepping tenacity's loop costs about as much as a loopback etcd call in CPU, and the
+    leader commits every batch through here; only a call that failed pays for it (after the
+    policy's first backoff, with one attempt fewer left)."""
+    errors = tuple(retry_on)
+    try:
+        return await attempt()
+    except errors as exc:
+        if policy.attempts <= 1:
+            raise
+        _log.warning("retrying after a transient failure", extra={"err": str(exc)[:200]})
+    await Backoff(policy).wait()
+    rest = dataclasses.replace(policy, attempts=policy.attempts - 1)
+    async for retry in transient(rest, errors):
+        with retry:
+            return await attempt()
+    raise AssertionError("unreachable: tenacity reraises the last error")
 
 
 class Backoff:
