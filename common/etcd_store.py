@@ -29,6 +29,7 @@ from etcd3aio import (
     prefix_range_end,
 )
 from etcd3aio._protobuf import Compare as RawCompare
+from etcd3aio._protobuf import RequestOp as RawRequestOp
 from etcd3aio.kv import KVService
 
 from common import metrics, retry
@@ -43,7 +44,7 @@ from common.etcd_types import (
     Put,
     WatchEvent,
     key_value,
-    watch_event,
+    watch_events,
 )
 from common.settings import RetrySettings
 
@@ -121,6 +122,8 @@ class WatchBatch:
 _COMPARE_RESULTS = {"==": 0, ">": 1, "<": 2, "!=": 3}
 _COMPARE_TARGETS = {"version": 0, "create": 1, "mod": 2, "value": 3}
 _RETRYABLE = (EtcdConnectionError, EtcdTransientError, TimeoutError)
+_PLAIN_TXN_SECONDS = metrics.ETCD_TXN_SECONDS.labels("plain")
+_FENCED_TXN_SECONDS = metrics.ETCD_TXN_SECONDS.labels("fenced")
 
 
 def _compare(compare: Compare) -> RawCompare:
@@ -142,7 +145,15 @@ def _compare(compare: Compare) -> RawCompare:
 
 def _request_op(op: Op) -> Any:
     if isinstance(op, Put):
-        return KVService.txn_op_put(op.key, op.value, lease=op.lease)
+        # Filled in place: KVService.txn_op_put builds a PutRequest and copies it into the op,
+        # and a fenced batch writes a few of these per request.
+        raw = RawRequestOp()
+        put = raw.request_put
+        put.key = op.key.encode()
+        put.value = op.value
+        if op.lease:
+            put.lease = op.lease
+        return raw
     range_end = prefix_range_end(op.key) if op.prefix else None
     return KVService.txn_op_delete(op.key, range_end=range_end)
 
@@ -259,9 +270,7 @@ class EtcdStore:
 
     async def _call(self, what: str, factory: Callable[[], Awaitable[R]]) -> R:
         try:
-            async for attempt in retry.transient(self._retry_policy, _RETRYABLE):
-                with attempt:
-                    return await factory()
+            return await retry.call(self._retry_policy, _RETRYABLE, factory)
         except _RETRYABLE as exc:
             raise EtcdUnavailable(f"etcd {what} failed: {exc}") from exc
         except grpc.aio.AioRpcError as exc:
@@ -270,7 +279,6 @@ class EtcdStore:
             ):
                 raise TooManyOps(exc.details()) from exc
             raise
-        raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- reads
 
@@ -361,7 +369,7 @@ class EtcdStore:
                 timeout=self.timeout_s,
             ),
         )
-        metrics.ETCD_TXN_SECONDS.labels("plain").observe(time.perf_counter() - started)
+        _PLAIN_TXN_SECONDS.observe(time.perf_counter() - started)
         return TxnResult(
             bool(response.succeeded),
             int(response.header.revision),
@@ -378,7 +386,7 @@ class EtcdStore:
         fence_compare = Compare(fence.key, "create", "==", fence.epoch)
         started = time.perf_counter()
         result = await self.txn([fence_compare, *compares], ops)
-        metrics.ETCD_TXN_SECONDS.labels("fenced").observe(time.perf_counter() - started)
+        _FENCED_TXN_SECONDS.observe(time.perf_counter() - started)
         if result.succeeded:
             return result
         if not compares or await self._fence_lost(fence):
@@ -524,12 +532,7 @@ class _WatchRun:
                     return
                 if not response.events:
                     continue
-                ignore = self._ignore
-                events = [
-                    watch_event(raw)
-                    for raw in response.events
-                    if not (ignore and raw.kv.key.startswith(ignore))
-                ]
+                events = watch_events(response.events, self._ignore)
                 revision = int(response.events[-1].kv.mod_revision)
                 self.next_revision = revision + 1
                 yield WatchBatch(revision, events)

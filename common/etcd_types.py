@@ -105,8 +105,12 @@ class WatchEvent:
 
 def key_value(raw: Any) -> KeyValue:
     """A KeyValue from etcd's protobuf mvccpb.KeyValue."""
+    return _key_value(raw, raw.key)
+
+
+def _key_value(raw: Any, key: bytes) -> KeyValue:
     return KeyValue(
-        raw.key.decode(),
+        key.decode(),
         raw.value,
         raw.create_revision,
         raw.mod_revision,
@@ -115,6 +119,15 @@ def key_value(raw: Any) -> KeyValue:
     )
 
 
-def watch_event(raw: Any) -> WatchEvent:
-    """A WatchEvent from etcd's protobuf mvccpb.Event (type 1 is a delete)."""
-    return WatchEvent(EventType.DELETE if raw.type == 1 else EventType.PUT, key_value(raw.kv))
+def watch_events(raw_events: Any, ignore: tuple[bytes, ...]) -> list[WatchEvent]:
+    """WatchEvents from etcd's protobuf mvccpb.Events (type 1 is a delete), leaving out the
+    keys under an `ignore` prefix before anything else of them is read."""
+    events: list[WatchEvent] = []
+    for raw in raw_events:
+        kv = raw.kv
+        key: bytes = kv.key
+        if ignore and key.startswith(ignore):
+            continue
+        kind = EventType.DELETE if raw.type == 1 else EventType.PUT
+        events.append(WatchEvent(kind, _key_value(kv, key)))
+    return events
