@@ -43,7 +43,7 @@ _MAX_BACKOFF_S = 10.0
 def unsettled(workload: types_pb2.Workload) -> bool:
     """Not Ready, or Ready with a part still to be removed from some cluster (a Ready
     workload can hold a part scaled to zero whose cluster was down when it was moved)."""
-    if workload.phase != Phase.WORKLOAD_PHASE_READY:
+    if workload.phase != types_pb2.WORKLOAD_PHASE_READY:
         return True
     return any(part.replicas == 0 for part in workload.placement.clusters)
 
@@ -220,7 +220,7 @@ class Binder:
 
     async def _bind(self, workload: types_pb2.Workload) -> _Outcome:
         """Every part on its own: an unreachable cluster does not hold up the others."""
-        if workload.phase == Phase.WORKLOAD_PHASE_DELETING:
+        if workload.phase == types_pb2.WORKLOAD_PHASE_DELETING:
             try:
                 await self._delete_everywhere(workload)
             except (ApiError, grpc.aio.AioRpcError) as error:
@@ -240,9 +240,9 @@ class Binder:
         """Act on one part; True when that took a worker call (which answered)."""
         if part.replicas == 0:
             await self._remove_part(workload, part)
-        elif part.phase == Phase.WORKLOAD_PHASE_RESERVED:
+        elif part.phase == types_pb2.WORKLOAD_PHASE_RESERVED:
             await self._apply_part(workload, part)
-        elif part.phase in (Phase.WORKLOAD_PHASE_APPLIED, Phase.WORKLOAD_PHASE_DEGRADED):
+        elif part.phase in (types_pb2.WORKLOAD_PHASE_APPLIED, types_pb2.WORKLOAD_PHASE_DEGRADED):
             await self._observe_part(workload, part)
         else:
             return False
@@ -282,9 +282,9 @@ class Binder:
                 refused = Refused(spec.namespace, spec.name, part.cluster, part.replicas, reason)
                 await self._writer.submit(refused)
                 return
-            await self._report(workload, part, Phase.WORKLOAD_PHASE_FAILED, 0, reason)
+            await self._report(workload, part, types_pb2.WORKLOAD_PHASE_FAILED, 0, reason)
             return
-        await self._report(workload, part, Phase.WORKLOAD_PHASE_APPLIED, 0, "")
+        await self._report(workload, part, types_pb2.WORKLOAD_PHASE_APPLIED, 0, "")
 
     async def _observe_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
@@ -299,12 +299,12 @@ class Binder:
             part.cluster, lambda stub: stub.GetWorkloadStatus(request, timeout=self._timeout_s)
         )
         if not status.exists:
-            await self._report(workload, part, Phase.WORKLOAD_PHASE_RESERVED, 0, "re-applying")
+            await self._report(workload, part, types_pb2.WORKLOAD_PHASE_RESERVED, 0, "re-applying")
             return
         phase = (
-            Phase.WORKLOAD_PHASE_READY
+            types_pb2.WORKLOAD_PHASE_READY
             if status.ready >= part.replicas
-            else Phase.WORKLOAD_PHASE_APPLIED
+            else types_pb2.WORKLOAD_PHASE_APPLIED
         )
         await self._report(workload, part, phase, status.ready, status.message)
 
@@ -312,7 +312,7 @@ class Binder:
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
     ) -> None:
         await self._remove(workload, part)
-        await self._report(workload, part, Phase.WORKLOAD_PHASE_UNSPECIFIED, 0, "removed")
+        await self._report(workload, part, types_pb2.WORKLOAD_PHASE_UNSPECIFIED, 0, "removed")
 
     async def _delete_everywhere(self, workload: types_pb2.Workload) -> None:
         for part in workload.placement.clusters:
