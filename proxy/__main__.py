@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from common import event_loop
 from common.etcd_launcher import etcd_endpoints
-from common.gc_tuning import LATENCY, tune_gc
+from common.gc_tuning import LATENCY, full_collections, tune_gc
 from common.logs import configure_logging
 from common.service_cli import parse_service_args, service_settings
 from common.settings import SettingsError
@@ -27,6 +27,7 @@ async def serve(
     node = ProxyNode(settings, endpoints)
     await node.start()
     tune_gc(LATENCY)
+    collector = asyncio.create_task(full_collections(settings.proxy.full_gc_s), name="full-gc")
     print(json.dumps({"event": "ready", "id": node.proxy_id, "address": node.address}), flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -34,6 +35,7 @@ async def serve(
         loop.add_signal_handler(signum, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, reload, node, load)
     await stopping.wait()
+    collector.cancel()
     await node.stop()
 
 

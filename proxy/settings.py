@@ -70,6 +70,11 @@ class ProxySection:
         unit="s",
         why="replicas a force-removed cluster held that fit nowhere are tried again this often",
     )
+    full_gc_s: float = setting(
+        300.0,
+        unit="s",
+        why="a full collection pauses in proportion to the records held; rarely, on a schedule",
+    )
 
 
 @dataclass
