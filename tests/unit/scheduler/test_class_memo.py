@@ -99,3 +99,15 @@ def test_unchanged_clusters_keep_their_views_from_one_snapshot_to_the_next() -> 
     second = Snapshot.build([a.spec, b.spec], {"a": a.status, "b": status}, health, first)
     assert second.clusters[0] is a
     assert second.clusters[1] is not b and second.clusters[1].status is status
+
+
+def test_a_class_with_unchanged_views_and_results_is_reused_whole() -> None:
+    engine, ledger = Engine(), Ledger()
+    snapshot = fleet(Fake("a"), Fake("b"))
+    first = engine.cycle(snapshot, ledger).equivalence_class(request(1, workload="t/one"))
+    again = engine.cycle(snapshot, ledger).equivalence_class(request(1, workload="t/two"))
+    assert again is first
+    bigger = fleet(Fake("a"), Fake("b", nodes=8))
+    rebuilt = engine.cycle(bigger, ledger).equivalence_class(request(1, workload="t/three"))
+    assert rebuilt is not first
+    assert rebuilt.fresh["b"] != first.fresh["b"]  # b's capacity scores moved with its size
