@@ -38,18 +38,22 @@ GIB = 1 << 30
 Call = Callable[[int], Awaitable[object]]
 
 
+def place_request(name: str) -> federation_pb2.PlaceWorkloadRequest:
+    """The benchmark's request: a fresh workload of 2 replicas of 100m / 128Mi."""
+    spec = types_pb2.WorkloadSpec(
+        namespace="bench",
+        name=name,
+        replicas=2,
+        resources=types_pb2.Resources(cpu_millis=100, memory_bytes=128 << 20),
+    )
+    return federation_pb2.PlaceWorkloadRequest(request_id=name, spec=spec)
+
+
 def place_call(address: str, run: str) -> Call:
     stub = federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))
 
     async def call(serial: int) -> object:
-        spec = types_pb2.WorkloadSpec(
-            namespace="bench",
-            name=f"{run}-{serial}",
-            replicas=2,
-            resources=types_pb2.Resources(cpu_millis=100, memory_bytes=128 << 20),
-        )
-        request = federation_pb2.PlaceWorkloadRequest(request_id=f"{run}-{serial}", spec=spec)
-        return await stub.PlaceWorkload(request, timeout=10)
+        return await stub.PlaceWorkload(place_request(f"{run}-{serial}"), timeout=10)
 
     return call
 

@@ -21,7 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.etcd_store import Put
 from common.keys import Keys
-from fed.v1 import federation_pb2, types_pb2
+from fed.v1 import types_pb2
 from proxy.cache import ClusterEntry, FedCache, FedView
 from proxy.fleet import LiveSnapshots
 from proxy.known_records import KnownRecords
@@ -30,16 +30,18 @@ from proxy.requests import RequestLog
 from proxy.scheduler.batcher import Pending
 from proxy.scheduler.engine import Engine
 from proxy.write_round import Prepared, RoundPlanner, WriteItem, admit
+from tools.bench.placement import place_request
 
 GIB = 1 << 30
 KEYS = Keys("/bench")
 
 
 class UnsavedAnswers(RequestLog):
-    """The request log's staging without etcd (the planner only builds the Put)."""
+    """The request log's staging without etcd (the planner only builds the Put); the
+    scheduler tests plan with it too."""
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, keys: Keys) -> None:
+        self._keys = keys
 
     def record(
         self,
@@ -49,7 +51,7 @@ class UnsavedAnswers(RequestLog):
         response: Message,
         created: Timestamp | None = None,
     ) -> Put:
-        return Put(KEYS.request(request_id), response.SerializeToString())
+        return Put(self._keys.request(request_id), response.SerializeToString())
 
 
 def fleet(clusters: int) -> FedView:
@@ -80,17 +82,10 @@ def fleet(clusters: int) -> FedView:
 
 
 def requests(first: int, count: int) -> list[Pending[WriteItem, Message]]:
-    batch: list[Pending[WriteItem, Message]] = []
-    for serial in range(first, first + count):
-        spec = types_pb2.WorkloadSpec(
-            namespace="bench",
-            name=f"p-{serial}",
-            replicas=2,
-            resources=types_pb2.Resources(cpu_millis=100, memory_bytes=128 << 20),
-        )
-        request = federation_pb2.PlaceWorkloadRequest(request_id=f"p-{serial}", spec=spec)
-        batch.append(Pending(("PlaceWorkload", request)))
-    return batch
+    return [
+        Pending(("PlaceWorkload", place_request(f"p-{serial}")))
+        for serial in range(first, first + count)
+    ]
 
 
 async def measure(clusters: int, batch: int, rounds: int) -> dict[str, float]:
@@ -103,7 +98,7 @@ async def measure(clusters: int, batch: int, rounds: int) -> dict[str, float]:
         Engine(),
         Ledger(),
         workloads,
-        UnsavedAnswers(),
+        UnsavedAnswers(KEYS),
         LiveSnapshots(cache, 30.0),
         known,
     )

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from common.etcd_store import Put
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
 from proxy.known_records import KnownRecords
 from proxy.ledger import Ledger
-from proxy.requests import Call, RequestLog, digest
+from proxy.requests import Call, digest
 from proxy.scheduler.batcher import Pending
 from proxy.scheduler.engine import Engine
 from proxy.scheduler.model import ClusterView, Holding, PlacementRequest, Snapshot
 from proxy.scheduler.resources import ZERO, Quantity
 from proxy.write_round import Prepared, RoundPlanner
+from tools.bench.planner import UnsavedAnswers
 
 GI = 1 << 30
 
@@ -198,23 +195,6 @@ def ledger_for(workload: types_pb2.Workload) -> Ledger:
 KEYS = Keys("/t")
 
 
-class Answers(RequestLog):
-    """Request records without etcd: the planner only stages their Puts."""
-
-    def __init__(self) -> None:
-        pass
-
-    def record(
-        self,
-        request_id: str,
-        method: str,
-        request_digest: bytes,
-        response: Message,
-        created: Timestamp | None = None,
-    ) -> Put:
-        return Put(KEYS.request(request_id), response.SerializeToString())
-
-
 def plan_scale(workload: types_pb2.Workload, replicas: int, *clusters: Fake) -> Prepared:
     """One ScaleWorkload of `workload` planned by a RoundPlanner over `clusters` (in a loop)."""
     key = (workload.spec.namespace, workload.spec.name)
@@ -224,7 +204,7 @@ def plan_scale(workload: types_pb2.Workload, replicas: int, *clusters: Fake) -> 
         Engine(),
         ledger_for(workload),
         {key: workload},
-        Answers(),
+        UnsavedAnswers(KEYS),
         lambda: snapshot,
         KnownRecords(),
     )
