@@ -32,3 +32,14 @@ PLUGIN_SECONDS = Histogram(
     buckets=(0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03),
 )
 RESERVATIONS = Gauge("fed_reservations", "Active reservations in the leader's ledger")
+
+_REQUEST_CHILDREN: dict[tuple[str, str], Histogram] = {}
+
+
+def request_seconds(method: str, outcome: str) -> Histogram:
+    """REQUEST_SECONDS for one method and outcome, looked up once: `labels` costs more than
+    the observation itself, and every API call records one."""
+    child = _REQUEST_CHILDREN.get((method, outcome))
+    if child is None:
+        child = _REQUEST_CHILDREN[(method, outcome)] = REQUEST_SECONDS.labels(method, outcome)
+    return child

@@ -138,7 +138,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             outcome = error.code.name
             await context.abort(error.code, error.message)
         finally:
-            metrics.REQUEST_SECONDS.labels(method, outcome).observe(time.perf_counter() - started)
+            metrics.request_seconds(method, outcome).observe(time.perf_counter() - started)
         raise AssertionError("abort raises")
 
     async def _forward(self, method: str, request: Message, context: Any) -> Message:
@@ -322,7 +322,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             outcome = grpc.StatusCode.INVALID_ARGUMENT.name
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         finally:
-            metrics.REQUEST_SECONDS.labels(method, outcome).observe(time.perf_counter() - started)
+            metrics.request_seconds(method, outcome).observe(time.perf_counter() - started)
         raise AssertionError("abort raises")
 
     async def close(self) -> None:
