@@ -144,11 +144,12 @@ class Ledger:
         """
         cluster = reservation.cluster
         before = self.get(cluster, reservation.id)
-        grown = demand(reservation) - (demand(before) if before is not None else ZERO)
+        added = demand(reservation)
+        grown = added - (demand(before) if before is not None else ZERO)
         dimensions = self.over_commit(cluster, grown, allowance)
         if dimensions:
             raise OverCommitError(cluster, dimensions)
-        self._put(cluster, reservation.id, reservation)
+        self._put(cluster, reservation.id, reservation, added)
 
     def release(self, cluster: str, reservation_id: str) -> types_pb2.Reservation | None:
         """Remove a reservation; returns it (None if it was not there)."""
@@ -172,14 +173,24 @@ class Ledger:
         self._journal.clear()
 
     def _put(
-        self, cluster: str, reservation_id: str, reservation: types_pb2.Reservation | None
+        self,
+        cluster: str,
+        reservation_id: str,
+        reservation: types_pb2.Reservation | None,
+        added: Quantity | None = None,
     ) -> None:
-        before = self._apply(cluster, reservation_id, reservation)
+        before = self._apply(cluster, reservation_id, reservation, added)
         self._journal.append(_Entry(cluster, reservation_id, before))
 
     def _apply(
-        self, cluster: str, reservation_id: str, reservation: types_pb2.Reservation | None
+        self,
+        cluster: str,
+        reservation_id: str,
+        reservation: types_pb2.Reservation | None,
+        added: Quantity | None = None,
     ) -> types_pb2.Reservation | None:
+        """Put (or, with None, remove) a reservation; `added` is its demand when the caller
+        has worked it out already."""
         items = self._by_cluster.setdefault(cluster, {})
         before = items.pop(reservation_id, None)
         total = self._totals.get(cluster, ZERO)
@@ -187,7 +198,7 @@ class Ledger:
             total = total - demand(before)
         if reservation is not None:
             items[reservation_id] = reservation
-            total = total + demand(reservation)
+            total = total + (added if added is not None else demand(reservation))
         self._totals[cluster] = total
         generation = self._generations.get(cluster, 0) + 1
         self._generations[cluster] = generation

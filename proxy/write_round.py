@@ -472,13 +472,15 @@ def _workload_key(item: WriteItem) -> tuple[str, str]:
     return getattr(request, "namespace", ""), getattr(request, "name", "")
 
 
+_RESPONSE_TYPES: dict[str, Callable[..., Message]] = {
+    "PlaceWorkload": federation_pb2.PlaceWorkloadResponse,
+    "ScaleWorkload": federation_pb2.ScaleWorkloadResponse,
+    "DeleteWorkload": federation_pb2.DeleteWorkloadResponse,
+}
+
+
 def response_type(method: str) -> Callable[..., Message]:
-    types: dict[str, Callable[..., Message]] = {
-        "PlaceWorkload": federation_pb2.PlaceWorkloadResponse,
-        "ScaleWorkload": federation_pb2.ScaleWorkloadResponse,
-        "DeleteWorkload": federation_pb2.DeleteWorkloadResponse,
-    }
-    return types[method]
+    return _RESPONSE_TYPES[method]
 
 
 def validate_spec(spec: types_pb2.WorkloadSpec) -> None:

@@ -47,7 +47,7 @@ def reservation_changes(
             updated.id = item.reservation_id
             updated.cluster = item.cluster
             updated.workload = request.workload
-            updated.per_replica.CopyFrom(request.shape.to_proto())
+            request.shape.write_to(updated.per_replica)
         updated.replicas = item.replicas
         ledger.reserve(updated, allowance(item.cluster))
         upserts.append(updated)

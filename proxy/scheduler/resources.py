@@ -63,6 +63,13 @@ class Quantity:
             pods=self.pods,
         )
 
+    def write_to(self, message: types_pb2.Resources) -> None:
+        """Set `message` to this quantity in place (a field of a message being built)."""
+        message.cpu_millis = self.cpu_millis
+        message.memory_bytes = self.memory_bytes
+        message.gpu = self.gpu
+        message.pods = self.pods
+
     def values(self) -> tuple[int, int, int, int]:
         return (self.cpu_millis, self.memory_bytes, self.gpu, self.pods)
 
