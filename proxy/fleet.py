@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from fed.v1 import federation_pb2, types_pb2
-from proxy.cache import FedCache, FedView
 from proxy.clusters import public_spec
 from proxy.health import derive_health
 from proxy.ledger import Ledger
 from proxy.scheduler.model import Snapshot
+from proxy.view import FedView
 
 
 def snapshot(view: FedView, stale_after_s: float, previous: Snapshot | None = None) -> Snapshot:
@@ -21,13 +23,20 @@ def snapshot(view: FedView, stale_after_s: float, previous: Snapshot | None = No
     )
 
 
+class HoldsView(Protocol):
+    """What a snapshot is built from: a replica's cache (or anything that holds a view)."""
+
+    @property
+    def view(self) -> FedView: ...
+
+
 class LiveSnapshots:
     """Successive snapshots of a cache for one consumer (the writer), each built from the
     last so that unchanged clusters keep their view objects. The last snapshot itself is
     kept while no cluster record changed and every cluster's health is a recorded one (a
     health derived from a heartbeat's age changes with the time alone)."""
 
-    def __init__(self, cache: FedCache, stale_after_s: float) -> None:
+    def __init__(self, cache: HoldsView, stale_after_s: float) -> None:
         self._cache = cache
         self._stale_after_s = stale_after_s
         self._last: Snapshot | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from fed.v1 import types_pb2
-from proxy.cache import ClusterEntry
+from proxy.view import ClusterEntry
 
 Health = types_pb2.ClusterHealth
 

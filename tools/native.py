@@ -33,6 +33,7 @@ MODULES = (
     "proxy/known_records.py",
     "proxy/ledger.py",
     "proxy/migration.py",
+    "proxy/view.py",
     "proxy/write_round.py",
     "proxy/scheduler/assemble.py",
     "proxy/scheduler/capacity.py",

@@ -22,13 +22,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from common.etcd_store import Put
 from common.keys import Keys
 from fed.v1 import types_pb2
-from proxy.cache import ClusterEntry, FedCache, FedView
 from proxy.fleet import LiveSnapshots
 from proxy.known_records import KnownRecords
 from proxy.ledger import Ledger
 from proxy.requests import RequestLog
 from proxy.scheduler.batcher import Pending
 from proxy.scheduler.engine import Engine
+from proxy.view import ClusterEntry, FedView
 from proxy.write_round import Prepared, RoundPlanner, WriteItem, admit
 from tools.bench.placement import place_request
 
@@ -81,6 +81,13 @@ def fleet(clusters: int) -> FedView:
     return view
 
 
+class Fleet:
+    """What the writer's snapshots read of the cache: its view (no store, no watch)."""
+
+    def __init__(self, view: FedView) -> None:
+        self.view = view
+
+
 def requests(first: int, count: int) -> list[Pending[WriteItem, Message]]:
     return [
         Pending(("PlaceWorkload", place_request(f"p-{serial}")))
@@ -89,8 +96,7 @@ def requests(first: int, count: int) -> list[Pending[WriteItem, Message]]:
 
 
 async def measure(clusters: int, batch: int, rounds: int) -> dict[str, float]:
-    cache = FedCache.__new__(FedCache)  # only its view is read: no store, no watch
-    cache.view = fleet(clusters)
+    cache = Fleet(fleet(clusters))
     known = KnownRecords()
     workloads: dict[tuple[str, str], types_pb2.Workload] = {}
     planner = RoundPlanner(
