@@ -1,9 +1,9 @@
 """Every proxy replica's local view of `/fed`, kept by one etcd watch.
 
-Reads are answered from here without a round trip. The view (proxy.view, which also says how
-a change applies to it) is replaced wholesale when the watch resyncs, so it never silently
-diverges from etcd. `wait_for_revision` lets a replica
-answer read-your-writes after a write it forwarded to the leader. Request records (the
+Reads are answered from here without a round trip. The view (proxy.view: the decoded records
+and how a change applies to them) is replaced wholesale when the watch resyncs, so it never
+silently diverges from etcd. `wait_for_revision` lets a replica answer read-your-writes
+after a write it forwarded to the leader. Request records (the
 answers kept for exactly-once) are read from etcd when needed, so the watch drops them.
 """
 
@@ -20,10 +20,9 @@ from google.protobuf.message import DecodeError
 from common.etcd_store import EtcdStore, EventType, KeyValue, WatchBatch
 from common.keys import InvalidKey, Keys
 from proxy.known_records import KnownRecords
-from proxy.view import ClusterEntry, FedView, LeaderEntry, ViewUpdater
+from proxy.view import FedView, ViewUpdater
 
 _log = logging.getLogger(__name__)
-__all__ = ["Change", "ClusterEntry", "FedCache", "FedView", "LeaderEntry"]
 
 
 @dataclass(frozen=True)

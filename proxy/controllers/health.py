@@ -21,8 +21,9 @@ from common.election import Leadership
 from common.etcd_store import Put
 from common.keys import Keys
 from fed.v1 import types_pb2
-from proxy.cache import ClusterEntry, FedCache
+from proxy.cache import FedCache
 from proxy.settings import FailoverSection
+from proxy.view import ClusterEntry
 
 _log = logging.getLogger(__name__)
 Health = types_pb2.ClusterHealth

@@ -14,10 +14,11 @@ import logging
 import time
 
 from fed.v1 import types_pb2
-from proxy.cache import ClusterEntry, FedCache
+from proxy.cache import FedCache
 from proxy.controllers.failover import FailoverController
 from proxy.migration import held_on, in_flight
 from proxy.settings import RebalanceSection
+from proxy.view import ClusterEntry
 from proxy.workloads import WorkloadWriter
 
 _log = logging.getLogger(__name__)

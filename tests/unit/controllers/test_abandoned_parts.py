@@ -7,9 +7,10 @@ from typing import Any
 
 from common.keys import Keys
 from fed.v1 import types_pb2
-from proxy.cache import Change, ClusterEntry, FedView
+from proxy.cache import Change
 from proxy.controllers.abandoned import AbandonedParts
 from proxy.migration import Abandon
+from proxy.view import ClusterEntry, FedView
 
 KEYS = Keys("/fed")
 
