@@ -56,9 +56,9 @@ async def call(
     attempt: Callable[[], Awaitable[R]],
 ) -> R:
     """`attempt()` with the `transient` policy's retries. The first try runs bare: building
-    and stepping tenacity's loop costs about as much as a loopback etcd call in CPU, and the
-    leader commits every batch through here; only a call that failed pays for it (after the
-    policy's first backoff, with one attempt fewer left)."""
+    and stepping tenacity's loop was a quarter of the leader's fenced commit CPU in py-spy,
+    and the leader commits every batch through here; only a call that failed pays for it
+    (after the policy's first backoff, with one attempt fewer left)."""
     errors = tuple(retry_on)
     try:
         return await attempt()
