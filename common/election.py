@@ -81,12 +81,17 @@ class Leadership:
         await self._lost.wait()
         return self.lost_reason
 
-    async def txn(self, ops: Sequence[Op], compares: Sequence[Compare] = ()) -> TxnResult:
-        """A fenced write. Raises NotLeader (and steps down) when the epoch is gone."""
+    async def txn(
+        self, ops: Sequence[Op], compares: Sequence[Compare] = (), *, at_most_once: bool = False
+    ) -> TxnResult:
+        """A fenced write. Raises NotLeader (and steps down) when the epoch is gone;
+        `at_most_once` as for EtcdStore.txn."""
         if not self.is_leader:
             raise NotLeader(f"not the leader any more: {self.lost_reason}")
         try:
-            return await self._store.fenced_txn(self.fence, ops, compares)
+            return await self._store.fenced_txn(
+                self.fence, ops, compares, at_most_once=at_most_once
+            )
         except FencedOut as exc:
             self.step_down(f"fenced write rejected: {exc}")
             raise NotLeader(self.lost_reason) from exc

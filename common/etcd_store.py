@@ -122,6 +122,7 @@ class WatchBatch:
 _COMPARE_RESULTS = {"==": 0, ">": 1, "<": 2, "!=": 3}
 _COMPARE_TARGETS = {"version": 0, "create": 1, "mod": 2, "value": 3}
 _RETRYABLE = (EtcdConnectionError, EtcdTransientError, TimeoutError)
+_ONCE = RetrySettings(attempts=1)
 _PLAIN_TXN_SECONDS = metrics.ETCD_TXN_SECONDS.labels("plain")
 _FENCED_TXN_SECONDS = metrics.ETCD_TXN_SECONDS.labels("fenced")
 
@@ -268,9 +269,12 @@ class EtcdStore:
             raise RuntimeError("EtcdStore is not connected")
         return self._client.kv
 
-    async def _call(self, what: str, factory: Callable[[], Awaitable[R]]) -> R:
+    async def _call(
+        self, what: str, factory: Callable[[], Awaitable[R]], *, at_most_once: bool = False
+    ) -> R:
+        policy = _ONCE if at_most_once else self._retry_policy
         try:
-            return await retry.call(self._retry_policy, _RETRYABLE, factory)
+            return await retry.call(policy, _RETRYABLE, factory)
         except _RETRYABLE as exc:
             raise EtcdUnavailable(f"etcd {what} failed: {exc}") from exc
         except grpc.aio.AioRpcError as exc:
@@ -353,7 +357,13 @@ class EtcdStore:
         compares: Sequence[Compare],
         success: Sequence[Op],
         failure: Sequence[Op] = (),
+        *,
+        at_most_once: bool = False,
     ) -> TxnResult:
+        """One transaction. A transport failure is retried by the store's policy, unless
+        `at_most_once`: then it raises EtcdUnavailable at once, and the transaction may or
+        may not have been applied (a retry that finds its own writes would read as a failed
+        compare)."""
         if max(len(compares), len(success), len(failure)) > self.max_txn_ops:
             raise TooManyOps(f"a transaction may hold at most {self.max_txn_ops} operations")
         raw_compares = [_compare(c) for c in compares]
@@ -368,6 +378,7 @@ class EtcdStore:
                 raw_failure,
                 timeout=self.timeout_s,
             ),
+            at_most_once=at_most_once,
         )
         _PLAIN_TXN_SECONDS.observe(time.perf_counter() - started)
         return TxnResult(
@@ -376,16 +387,21 @@ class EtcdStore:
         )
 
     async def fenced_txn(
-        self, fence: Fence, ops: Sequence[Op], compares: Sequence[Compare] = ()
+        self,
+        fence: Fence,
+        ops: Sequence[Op],
+        compares: Sequence[Compare] = (),
+        *,
+        at_most_once: bool = False,
     ) -> TxnResult:
         """Apply `ops` only while `fence` holds (and `compares`, if any).
 
         Raises FencedOut when the fence failed: the caller has lost leadership. A failure of
-        the other compares alone returns `succeeded=False`.
+        the other compares alone returns `succeeded=False`. `at_most_once` as for `txn`.
         """
         fence_compare = Compare(fence.key, "create", "==", fence.epoch)
         started = time.perf_counter()
-        result = await self.txn([fence_compare, *compares], ops)
+        result = await self.txn([fence_compare, *compares], ops, at_most_once=at_most_once)
         _FENCED_TXN_SECONDS.observe(time.perf_counter() - started)
         if result.succeeded:
             return result

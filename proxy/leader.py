@@ -25,7 +25,7 @@ from proxy.requests import RequestLog
 from proxy.routing import WorkerRouter
 from proxy.scheduler.engine import Engine
 from proxy.settings import FailoverSection, ProxySection, RebalanceSection
-from proxy.workloads import WorkloadWriter
+from proxy.workloads import Records, WorkloadWriter
 
 _log = logging.getLogger(__name__)
 _CATCH_UP_TIMEOUT_S = 10.0
@@ -64,15 +64,13 @@ class LeaderDuties:
 
     async def start(self) -> None:
         """Catch the cache up with etcd, then take over from whatever the last leader left."""
-        await self._cache.wait_for_revision(await self._store.revision(), _CATCH_UP_TIMEOUT_S)
-        view = self._cache.view
         requests = RequestLog(self._store, self._keys, self._settings.request_ttl_s)
         self.writer = WorkloadWriter(
             self.leadership,
             self._keys,
             self._engine,
-            fleet.ledger(view),
-            {key: _copy(workload) for key, workload in view.workloads.items()},
+            await self._records(),
+            self._records,
             requests,
             fleet.LiveSnapshots(self._cache, self._settings.status_stale_s),
             self._on_commit,
@@ -135,6 +133,15 @@ class LeaderDuties:
         if self.writer is not None:
             await self.writer.stop()
         _log.info("leader duties stopped", extra={"epoch": self.leadership.epoch})
+
+    async def _records(self) -> Records:
+        """The workload records and the ledger as etcd holds them now (the cache caught up
+        with etcd first): the writer's memory at the start, and after a commit whose
+        outcome is unknown."""
+        await self._cache.wait_for_revision(await self._store.revision(), _CATCH_UP_TIMEOUT_S)
+        view = self._cache.view
+        workloads = {key: _copy(workload) for key, workload in view.workloads.items()}
+        return Records(fleet.ledger(view), workloads)
 
     def _on_commit(self, workload: types_pb2.Workload) -> None:
         if self.binder is not None:

@@ -6,17 +6,26 @@ decided against the in-memory ledger one after another, and committed in fenced 
 transactions. A request's reservations, its workload record and its request answer always
 share one transaction, so an acknowledged answer never outlives a lost effect. Binder
 phase reports take the same path, so no update of a record is ever lost to another.
+
+A commit is sent at most once. When it fails without an answer (the connection broke, the
+deadline passed) it may still have been applied, so the writer forgets what it planned and
+re-reads the records and the ledger from etcd before it plans again; the round's calls are
+then answered from the request log if they took effect and planned afresh if not. (Retrying
+the same transaction instead would find its own request keys and read as a repeat, and the
+in-memory ledger would miss reservations etcd holds.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import Message
 
 from common.election import Leadership
-from common.etcd_store import Compare, Op
+from common.etcd_store import Compare, EtcdUnavailable, Op
 from common.keys import Keys
 from fed.v1 import types_pb2
 from proxy import metrics
@@ -37,6 +46,16 @@ from proxy.write_round import (
     rounds,
 )
 
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Records:
+    """What the writer keeps in memory: the workload records and the ledger."""
+
+    ledger: Ledger
+    workloads: dict[tuple[str, str], types_pb2.Workload]
+
 
 class WorkloadWriter:
     """Runs on the leader only; built when leadership starts, stopped when it ends."""
@@ -46,8 +65,8 @@ class WorkloadWriter:
         leadership: Leadership,
         keys: Keys,
         engine: Engine,
-        ledger: Ledger,
-        workloads: dict[tuple[str, str], types_pb2.Workload],
+        records: Records,
+        reload: Callable[[], Awaitable[Records]],
         requests: RequestLog,
         snapshot: Callable[[], Snapshot],
         on_commit: Callable[[types_pb2.Workload], None],
@@ -58,12 +77,17 @@ class WorkloadWriter:
     ) -> None:
         self._leadership = leadership
         self._keys = keys
-        self.ledger = ledger
-        self.workloads = workloads
+        self.ledger = records.ledger
+        self.workloads = records.workloads
+        self._reload = reload
+        self._uncertain = False
+        """A commit failed without an answer: memory may disagree with etcd until reloaded."""
         self._requests = requests
         self._on_commit = on_commit
         self._known = known
-        self._planner = RoundPlanner(keys, engine, ledger, workloads, requests, snapshot, known)
+        self._planner = RoundPlanner(
+            keys, engine, self.ledger, self.workloads, requests, snapshot, known
+        )
         self._batcher: Batcher[WriteItem, Message] = Batcher(
             self._process, window_s=window_s, max_size=max_batch
         )
@@ -89,28 +113,37 @@ class WorkloadWriter:
         """Schedule and commit one round. Request ids are checked optimistically: the commit
         compares every call's request key to absent, so a round of new calls costs no read;
         when a key exists (a retry), the round is undone, the recorded answers are read and
-        the rest runs again. A round with more calls than a txn can compare reads first."""
+        the rest runs again. A round with more calls than a txn can compare reads first.
+        After a commit whose outcome is unknown, memory is reloaded before anything else."""
+        await self._reload_if_uncertain()
         await self._requests.refresh_lease()
         prepared = admit(batch)
         calls = sum(1 for item in prepared if item.call is not None)
         if calls <= self._leadership.max_ops and await self._try_round(prepared, verify_new=True):
             return
-        await self._try_round(await self._answer_repeats(prepared), verify_new=False)
+        await self._reload_if_uncertain()
+        remaining = await self._answer_repeats(prepared)
+        if not await self._try_round(remaining, verify_new=False):
+            _fail(remaining, "the commit's outcome is unknown; retry with the same request_id")
 
     async def _try_round(self, prepared: list[Prepared], *, verify_new: bool) -> bool:
-        """Schedule and commit; False (and nothing changed) when a call turned out to be a
-        repeat. Answers are given only after the commit."""
+        """Schedule and commit; False (and nothing changed in memory) when a call turned out
+        to be a repeat or the commit's outcome is unknown. Answers are given only after the
+        commit."""
         self._planner.plan(prepared, self._leadership.epoch)
         compares = requests_absent(self._keys, prepared) if verify_new else []
         try:
             committed = await self._commit(prepared, compares)
+        except EtcdUnavailable as exc:
+            _log.warning("commit outcome unknown; reloading records", extra={"err": str(exc)})
+            self._planner.undo()
+            self._known.clear()
+            self._uncertain = True
+            return False
         except BaseException as exc:
             self._planner.undo()
             self._known.clear()
-            error = ApiError(grpc.StatusCode.UNAVAILABLE, f"not committed: {exc}")
-            for item in prepared:
-                if not item.pending.future.done():
-                    item.pending.future.set_exception(error)
+            _fail(prepared, f"not committed: {exc}")
             raise
         if not committed:
             self._planner.undo()
@@ -130,6 +163,26 @@ class WorkloadWriter:
             item.pending.future.set_exception(item.error)
         elif item.response is not None:
             item.pending.future.set_result(item.response)
+
+    async def _reload_if_uncertain(self) -> None:
+        """The records and the ledger as etcd holds them, after a commit whose outcome is
+        unknown. A new ledger object, so no capacity or class cached against the old one is
+        used again."""
+        if not self._uncertain:
+            return
+        try:
+            records = await self._reload()
+        except (EtcdUnavailable, TimeoutError) as exc:
+            raise ApiError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"the leader is reloading its records after a commit without an answer: {exc}",
+            ) from exc
+        self.ledger = self._planner.ledger = records.ledger
+        self.workloads.clear()
+        self.workloads.update(records.workloads)
+        self._known.clear()
+        self._uncertain = False
+        _log.warning("records reloaded", extra={"reservations": len(self.ledger)})
 
     async def _answer_repeats(self, prepared: list[Prepared]) -> list[Prepared]:
         """Answer repeated calls from the request log (one read); the other writes, afresh."""
@@ -163,4 +216,13 @@ class WorkloadWriter:
         return True
 
     async def _commit_chunk(self, ops: list[Op], compares: Sequence[Compare]) -> bool:
-        return (await self._leadership.txn(ops, compares)).succeeded
+        result = await self._leadership.txn(ops, compares, at_most_once=True)
+        return result.succeeded
+
+
+def _fail(prepared: Sequence[Prepared], message: str) -> None:
+    """UNAVAILABLE for every call of the round not answered yet."""
+    error = ApiError(grpc.StatusCode.UNAVAILABLE, message)
+    for item in prepared:
+        if not item.pending.future.done():
+            item.pending.future.set_exception(error)

@@ -13,7 +13,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.etcd_store import EtcdStore
 from common.keys import Keys
+from common.settings import load_settings
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from proxy.server import ProxyNode
+from proxy.settings import ProxySettings
 from tools.devstack.child import JsonLinesChild
 
 GIB = 1 << 30
@@ -118,3 +121,44 @@ def workload(
         replicas=replicas,
         resources=types_pb2.Resources(cpu_millis=cpu, memory_bytes=memory),
     )
+
+
+@contextlib.asynccontextmanager
+async def node_in_process(store: EtcdStore, keys: Keys, endpoint: str) -> AsyncIterator[ProxyNode]:
+    """One proxy in this process, on etcd at `endpoint`, with cluster records c1..c3 (their
+    status comes from the `heartbeats` fixture)."""
+    for name in ("c1", "c2", "c3"):
+        spec = types_pb2.ClusterSpec(
+            name=name,
+            endpoint="http://127.0.0.1:9",
+            region="r1",
+            state=types_pb2.ADMIN_STATE_ACTIVE,
+        )
+        await store.put(keys.cluster_spec(name), spec.SerializeToString())
+    settings = load_settings(
+        ProxySettings,
+        overrides=[f"etcd.prefix={keys.prefix}", "observability.log_level=WARNING"],
+    )
+    node = ProxyNode(settings, [endpoint])
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.stop(grace_s=0.5)
+
+
+def _ready(node: ProxyNode) -> bool:
+    clusters = node.cache.view.clusters.values()
+    return node.duties is not None and all(
+        e.health is not None and e.health.health == types_pb2.CLUSTER_HEALTH_READY for e in clusters
+    )
+
+
+async def leading(node: ProxyNode, keys: Keys) -> None:
+    """Until the node leads with every cluster Ready (re-checked at each cluster record)."""
+    changes = node.cache.subscribe(keys.clusters_prefix())
+    try:
+        while not _ready(node):
+            await changes.get()
+    finally:
+        node.cache.unsubscribe(changes)

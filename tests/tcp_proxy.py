@@ -1,4 +1,5 @@
-"""A loopback TCP forwarder that a test can cut and restore, to disconnect a client for real."""
+"""A loopback TCP forwarder that a test can cut and restore, to disconnect a client for real,
+or make drop what the server answers (a request that reaches the server whose reply is lost)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class TcpProxy:
         self.port = free_port()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._replies_dropped = False
 
     @property
     def endpoint(self) -> str:
@@ -21,6 +23,11 @@ class TcpProxy:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    def drop_replies(self) -> None:
+        """From now until the next `cut`, requests still reach the server but nothing it
+        sends back reaches the client."""
+        self._replies_dropped = True
 
     async def cut(self) -> None:
         """Stop accepting and drop every open connection (the client sees a disconnect)."""
@@ -31,6 +38,7 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        self._replies_dropped = False
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -41,12 +49,18 @@ class TcpProxy:
         self._writers.update({writer, up_writer})
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(
-                self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+                self._pipe(reader, up_writer),
+                self._pipe(up_reader, writer, reply=True),
+                return_exceptions=True,
             )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if reply and self._replies_dropped:
+                    continue
                 writer.write(data)
                 await writer.drain()
         finally:

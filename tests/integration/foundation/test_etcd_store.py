@@ -1,16 +1,21 @@
-"""The etcd adapter against a real etcd: typed KV, transactions, fencing, chunking, leases."""
+"""The etcd adapter against a real etcd: typed KV, transactions, fencing, chunking, leases,
+and a transaction sent at most once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
+from tcp_proxy import TcpProxy
 
 from common.election import Election
+from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import (
     Compare,
     Delete,
     EtcdStore,
+    EtcdUnavailable,
     Fence,
     FencedOut,
     Put,
@@ -96,3 +101,27 @@ async def test_lease_keepalive_records_acknowledgements(store: EtcdStore, keys: 
     assert await store.get(keys.proxy("p1")) is not None
     await lease.revoke()
     assert await store.get(keys.proxy("p1")) is None
+
+
+async def test_an_at_most_once_txn_whose_reply_is_lost_raises_instead_of_retrying(
+    etcd: EmbeddedEtcd, store: EtcdStore, keys: Keys
+) -> None:
+    hop = TcpProxy("127.0.0.1", etcd.client_port)
+    await hop.start()
+    key = keys.worker("once")
+    async with EtcdStore([hop.endpoint], timeout_s=2.0) as remote:
+        await remote.put(keys.worker("connected"), b"")
+        applied = store.watch_prefix(key, start_revision=await store.revision())
+        async with contextlib.aclosing(applied):
+            hop.drop_replies()
+            txn = asyncio.ensure_future(
+                remote.txn([Compare(key, "create", "==", 0)], [Put(key, b"1")], at_most_once=True)
+            )
+            await asyncio.wait_for(anext(applied), timeout=10)
+        await hop.cut()
+        await hop.start()  # a retry would get through now, and read as a failed compare
+        with pytest.raises(EtcdUnavailable):
+            await txn
+        again = await remote.txn([Compare(key, "create", "==", 0)], [Put(key, b"2")])
+        assert not again.succeeded, "the first one was applied although it raised"
+    await hop.cut()

@@ -7,15 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from proxy_support import stub, workload
+from proxy_support import leading, node_in_process, stub, workload
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
 from common.keys import Keys
-from common.settings import load_settings
 from fed.v1 import federation_pb2, types_pb2
 from proxy.server import ProxyNode
-from proxy.settings import ProxySettings
 
 pytestmark = pytest.mark.integration
 
@@ -23,41 +21,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def node(etcd: EmbeddedEtcd, keys: Keys, store: EtcdStore) -> AsyncIterator[ProxyNode]:
     """One proxy in this process, leading a fleet of c1..c3 (the heartbeats fixture)."""
-    for name in ("c1", "c2", "c3"):
-        spec = types_pb2.ClusterSpec(
-            name=name,
-            endpoint="http://127.0.0.1:9",
-            region="r1",
-            state=types_pb2.ADMIN_STATE_ACTIVE,
-        )
-        await store.put(keys.cluster_spec(name), spec.SerializeToString())
-    settings = load_settings(
-        ProxySettings,
-        overrides=[f"etcd.prefix={keys.prefix}", "observability.log_level=WARNING"],
-    )
-    started = ProxyNode(settings, [etcd.endpoint])
-    await started.start()
-    try:
+    async with node_in_process(store, keys, etcd.endpoint) as started:
         yield started
-    finally:
-        await started.stop(grace_s=0.5)
-
-
-def ready(node: ProxyNode) -> bool:
-    clusters = node.cache.view.clusters.values()
-    return node.duties is not None and all(
-        e.health is not None and e.health.health == types_pb2.CLUSTER_HEALTH_READY for e in clusters
-    )
-
-
-async def leading(node: ProxyNode, keys: Keys) -> None:
-    """Until the node leads with every cluster Ready (re-checked at each cluster record)."""
-    changes = node.cache.subscribe(keys.clusters_prefix())
-    try:
-        while not ready(node):
-            await changes.get()
-    finally:
-        node.cache.unsubscribe(changes)
 
 
 async def test_the_cache_holds_the_records_the_writer_committed(
