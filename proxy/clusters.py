@@ -81,12 +81,9 @@ class ClusterAdmin:
     ) -> Message:
         check_request_id(request.request_id)
         request_digest = digest(method, request)
-        try:
-            answer = await self._requests.answer(request.request_id, method, request_digest)
-        except RequestIdReused as error:
-            raise ApiError(grpc.StatusCode.ALREADY_EXISTS, str(error)) from error
+        answer = await self._recorded(request.request_id, method, request_digest)
         if answer is not None:
-            return _response_type(method).FromString(answer)
+            return answer
         ops, compares, response = await act(request)
         if not ops:
             return response
@@ -94,9 +91,25 @@ class ClusterAdmin:
         ops.append(self._requests.record(request.request_id, method, request_digest, response))
         result = await self._leadership.txn(ops, compares)
         if not result.succeeded:
-            raise ApiError(grpc.StatusCode.ABORTED, f"{method} raced another change; retry")
+            # The store retries a txn whose reply was lost; if the first try was applied, the
+            # retry fails its compare against that very change: the answer is recorded.
+            answer = await self._recorded(request.request_id, method, request_digest)
+            if answer is None:
+                raise ApiError(grpc.StatusCode.ABORTED, f"{method} raced another change; retry")
+            return answer
         await self._cache.wait_for_revision(result.revision, timeout_s=5)
         return response
+
+    async def _recorded(
+        self, request_id: str, method: str, request_digest: bytes
+    ) -> Message | None:
+        """The answer recorded for this request id, if any (ALREADY_EXISTS when the id was
+        used for another request)."""
+        try:
+            answer = await self._requests.answer(request_id, method, request_digest)
+        except RequestIdReused as error:
+            raise ApiError(grpc.StatusCode.ALREADY_EXISTS, str(error)) from error
+        return None if answer is None else _response_type(method).FromString(answer)
 
     async def _register(
         self, request: federation_pb2.RegisterClusterRequest

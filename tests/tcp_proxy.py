@@ -16,6 +16,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._replies_dropped = False
+        self._drop_after: bytes | None = None
 
     @property
     def endpoint(self) -> str:
@@ -24,10 +25,10 @@ class TcpProxy:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
 
-    def drop_replies(self) -> None:
-        """From now until the next `cut`, requests still reach the server but nothing it
-        sends back reaches the client."""
-        self._replies_dropped = True
+    def drop_replies(self, after: bytes) -> None:
+        """Once a request holding `after` has passed, and until the next `reset`, requests still
+        reach the server but nothing it sends back reaches the client."""
+        self._drop_after = after
 
     async def cut(self) -> None:
         """Stop accepting and drop every open connection (the client sees a disconnect)."""
@@ -35,10 +36,15 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every open connection but keep accepting: the client reconnects at once."""
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
         self._replies_dropped = False
+        self._drop_after = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -61,6 +67,8 @@ class TcpProxy:
             while data := await reader.read(65536):
                 if reply and self._replies_dropped:
                     continue
+                if not reply and self._drop_after is not None and self._drop_after in data:
+                    self._replies_dropped = True
                 writer.write(data)
                 await writer.drain()
         finally:

@@ -1,6 +1,8 @@
 """A fenced commit that reached etcd but whose reply was lost: the leader cannot tell whether
 it took effect, so it re-reads its records and ledger from etcd before it plans anything else.
-The call is answered once, from what was committed, and its reservations still count."""
+The call is answered once, from what was committed, and its reservations still count. An
+admin call whose retried commit fails its compare against its own first try is answered
+from its record too."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from proxy_support import NODE_CPU, NODES, leading, node_in_process, stub, workload
 from tcp_proxy import TcpProxy
 
@@ -19,6 +24,7 @@ from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
 from proxy.server import ProxyNode
+from tools.kubesim import KubeSim, SimConfig
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +50,25 @@ def place(request_id: str, name: str, replicas: int) -> federation_pb2.PlaceWork
     )
 
 
+async def reply_lost(
+    hop: TcpProxy, store: EtcdStore, keys: Keys, written: str, request: Any, api: Any
+) -> Message:
+    """Call the method for `request`, dropping etcd's replies to the proxy from the first
+    request that names the key `written` (the commit); once the call's answer is recorded in
+    etcd, break the proxy's connection (it reconnects at once) and return what the call
+    answered."""
+    method = getattr(api, type(request).__name__.removesuffix("Request"))
+    recorded = keys.request(request.request_id)
+    committed = store.watch_prefix(recorded, start_revision=await store.revision())
+    async with contextlib.aclosing(committed):
+        hop.drop_replies(after=written.encode())
+        call = asyncio.ensure_future(method(request))
+        await asyncio.wait_for(anext(committed), timeout=10)
+    hop.reset()
+    answer: Message = await asyncio.wait_for(call, timeout=30)
+    return answer
+
+
 async def test_a_commit_whose_reply_was_lost_is_answered_once_and_keeps_its_reservations(
     node: ProxyNode, hop: TcpProxy, store: EtcdStore, keys: Keys, heartbeats: None
 ) -> None:
@@ -52,17 +77,10 @@ async def test_a_commit_whose_reply_was_lost_is_answered_once_and_keeps_its_rese
     await api.PlaceWorkload(place("warm-1", "warm", 1))  # the request log's lease is granted
     room = 3 * NODES * NODE_CPU // 1000 - 1
     half = room // 2
-    committed = store.watch_prefix(keys.request("lost-1"), start_revision=await store.revision())
-    async with contextlib.aclosing(committed):
-        hop.drop_replies()
-        placing = asyncio.ensure_future(api.PlaceWorkload(place("lost-1", "a", half)))
-        await asyncio.wait_for(anext(committed), timeout=10)
-    await hop.cut()  # the leader's connection breaks with its commit unanswered
-    await hop.start()
-
-    first = await asyncio.wait_for(placing, timeout=30)
+    request = place("lost-1", "a", half)
+    first = await reply_lost(hop, store, keys, keys.workload("team-a", "a"), request, api)
     assert sum(p.replicas for p in first.workload.placement.clusters) == half
-    assert await api.PlaceWorkload(place("lost-1", "a", half)) == first
+    assert await api.PlaceWorkload(request) == first
     with contextlib.suppress(grpc.aio.AioRpcError):
         await api.PlaceWorkload(place("more-1", "b", room - half + 1))  # one too many
 
@@ -75,3 +93,24 @@ async def test_a_commit_whose_reply_was_lost_is_answered_once_and_keeps_its_rese
     assert by_workload["team-a/a"] == half, "placed once"
     for cluster, cpu in held.items():
         assert cpu <= NODES * NODE_CPU, f"{cluster} over-committed: {cpu}m reserved"
+
+
+async def test_a_registration_whose_reply_was_lost_is_answered_from_its_record(
+    node: ProxyNode,
+    hop: TcpProxy,
+    store: EtcdStore,
+    keys: Keys,
+    heartbeats: None,
+    tmp_path: Path,
+) -> None:
+    await asyncio.wait_for(leading(node, keys), timeout=15)
+    api = stub(node.address)
+    await api.PlaceWorkload(place("warm-1", "warm", 1))  # the request log's lease is granted
+    async with KubeSim(SimConfig(clusters=1, nodes=1, controllers=False)) as sim:
+        sim.write_files(tmp_path)
+        (kubeconfig,) = (tmp_path / f"{name}.kubeconfig" for name in sim.clusters)
+        spec = types_pb2.ClusterSpec(name="k1", kubeconfig=kubeconfig.read_text(), region="r1")
+        request = federation_pb2.RegisterClusterRequest(request_id="reg-lost", spec=spec)
+        answer = await reply_lost(hop, store, keys, keys.cluster_spec("k1"), request, api)
+        assert answer.spec.name == "k1"
+        assert await api.RegisterCluster(request) == answer
