@@ -1,10 +1,11 @@
 """The etcd adapter against a real etcd: typed KV, transactions, fencing, chunking, leases,
-and a transaction sent at most once."""
+a transaction sent at most once, and reconnecting after an outage."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import pytest
 from tcp_proxy import TcpProxy
@@ -22,7 +23,7 @@ from common.etcd_store import (
     TooManyOps,
 )
 from common.keys import Keys
-from common.settings import ElectionSettings
+from common.settings import ElectionSettings, RetrySettings
 
 pytestmark = pytest.mark.integration
 
@@ -123,4 +124,30 @@ async def test_an_at_most_once_txn_whose_reply_is_lost_raises_instead_of_retryin
             await txn
         again = await remote.txn([Compare(key, "create", "==", 0)], [Put(key, b"2")])
         assert not again.succeeded, "the first one was applied although it raised"
+    await hop.cut()
+
+
+async def test_after_a_long_outage_the_store_reconnects_within_its_retry_backoff(
+    etcd: EmbeddedEtcd, keys: Keys
+) -> None:
+    """gRPC's own reconnect backoff would have grown to ~6.5 s by the end of this outage
+    (1 s x 1.6 per failed attempt), so the first call could wait 1.3-7 s after etcd is back;
+    the store's channel follows its retry policy (here at most 0.2 s) instead."""
+    hop = TcpProxy("127.0.0.1", etcd.client_port)
+    await hop.start()
+    policy = RetrySettings(attempts=5, initial_backoff_s=0.05, max_backoff_s=0.2)
+    async with EtcdStore([hop.endpoint], timeout_s=2.0, retry_policy=policy) as remote:
+        await remote.put(keys.worker("w"), b"1")
+        await hop.cut()
+        outage_ends = time.monotonic() + 12.0
+        while time.monotonic() < outage_ends:
+            with contextlib.suppress(EtcdUnavailable):
+                await remote.get(keys.worker("w"))
+        await hop.start()
+        back = time.monotonic()
+        while True:
+            with contextlib.suppress(EtcdUnavailable):
+                await remote.get(keys.worker("w"))
+                break
+        assert time.monotonic() - back < 1.0
     await hop.cut()
