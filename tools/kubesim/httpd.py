@@ -339,7 +339,9 @@ class Connection(asyncio.BufferedProtocol):
         if isinstance(reply, Response):
             self._send(request, reply)
         else:
-            self.busy = asyncio.ensure_future(self._finish(request, reply))
+            # The reply runs as a task of its own at once: a connection cut before `_finish`
+            # started would otherwise leave the handler's coroutine never awaited.
+            self.busy = asyncio.ensure_future(self._finish(request, asyncio.ensure_future(reply)))
 
     async def _finish(self, request: Request, pending: Awaitable[Response | None]) -> None:
         try:
