@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 from common.etcd_launcher import free_port
 
@@ -75,3 +76,14 @@ class TcpProxy:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def forwarding_to(port: int) -> AsyncIterator[TcpProxy]:
+    """A started forwarder to a loopback port, cut at the end of the block."""
+    forwarder = TcpProxy("127.0.0.1", port)
+    await forwarder.start()
+    try:
+        yield forwarder
+    finally:
+        await forwarder.cut()

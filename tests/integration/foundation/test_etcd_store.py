@@ -8,7 +8,7 @@ import contextlib
 import time
 
 import pytest
-from tcp_proxy import TcpProxy
+from tcp_proxy import forwarding_to
 
 from common.election import Election
 from common.etcd_launcher import EmbeddedEtcd
@@ -107,10 +107,11 @@ async def test_lease_keepalive_records_acknowledgements(store: EtcdStore, keys: 
 async def test_an_at_most_once_txn_whose_reply_is_lost_raises_instead_of_retrying(
     etcd: EmbeddedEtcd, store: EtcdStore, keys: Keys
 ) -> None:
-    hop = TcpProxy("127.0.0.1", etcd.client_port)
-    await hop.start()
     key = keys.worker("once")
-    async with EtcdStore([hop.endpoint], timeout_s=2.0) as remote:
+    async with (
+        forwarding_to(etcd.client_port) as hop,
+        EtcdStore([hop.endpoint], timeout_s=2.0) as remote,
+    ):
         await remote.put(keys.worker("connected"), b"")
         applied = store.watch_prefix(key, start_revision=await store.revision())
         async with contextlib.aclosing(applied):
@@ -124,7 +125,6 @@ async def test_an_at_most_once_txn_whose_reply_is_lost_raises_instead_of_retryin
             await txn
         again = await remote.txn([Compare(key, "create", "==", 0)], [Put(key, b"2")])
         assert not again.succeeded, "the first one was applied although it raised"
-    await hop.cut()
 
 
 async def test_after_a_long_outage_the_store_reconnects_within_its_retry_backoff(
@@ -133,10 +133,11 @@ async def test_after_a_long_outage_the_store_reconnects_within_its_retry_backoff
     """gRPC's own reconnect backoff would have grown to ~6.5 s by the end of this outage
     (1 s x 1.6 per failed attempt), so the first call could wait 1.3-7 s after etcd is back;
     the store's channel follows its retry policy (here at most 0.2 s) instead."""
-    hop = TcpProxy("127.0.0.1", etcd.client_port)
-    await hop.start()
     policy = RetrySettings(attempts=5, initial_backoff_s=0.05, max_backoff_s=0.2)
-    async with EtcdStore([hop.endpoint], timeout_s=2.0, retry_policy=policy) as remote:
+    async with (
+        forwarding_to(etcd.client_port) as hop,
+        EtcdStore([hop.endpoint], timeout_s=2.0, retry_policy=policy) as remote,
+    ):
         await remote.put(keys.worker("w"), b"1")
         await hop.cut()
         outage_ends = time.monotonic() + 12.0
@@ -150,4 +151,3 @@ async def test_after_a_long_outage_the_store_reconnects_within_its_retry_backoff
                 await remote.get(keys.worker("w"))
                 break
         assert time.monotonic() - back < 1.0
-    await hop.cut()

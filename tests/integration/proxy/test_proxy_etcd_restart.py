@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 from proxy_support import NODE_CPU, NODES, leading, node_in_process, publish_status, stub, workload
-from tcp_proxy import TcpProxy
+from tcp_proxy import TcpProxy, forwarding_to
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore, EtcdUnavailable
@@ -40,10 +40,8 @@ def restartable_etcd(tmp_path: Path) -> Iterator[EmbeddedEtcd]:
 @pytest.fixture
 async def hop(restartable_etcd: EmbeddedEtcd) -> AsyncIterator[TcpProxy]:
     """The one endpoint everybody uses: it stays put when etcd comes back on other ports."""
-    forwarder = TcpProxy("127.0.0.1", restartable_etcd.client_port)
-    await forwarder.start()
-    yield forwarder
-    await forwarder.cut()
+    async with forwarding_to(restartable_etcd.client_port) as forwarder:
+        yield forwarder
 
 
 @pytest.fixture

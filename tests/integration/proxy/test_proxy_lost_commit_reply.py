@@ -17,7 +17,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 from proxy_support import NODE_CPU, NODES, leading, node_in_process, stub, workload
-from tcp_proxy import TcpProxy
+from tcp_proxy import TcpProxy, forwarding_to
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
@@ -32,10 +32,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def hop(etcd: EmbeddedEtcd) -> AsyncIterator[TcpProxy]:
     """The proxy's only way to etcd."""
-    forwarder = TcpProxy("127.0.0.1", etcd.client_port)
-    await forwarder.start()
-    yield forwarder
-    await forwarder.cut()
+    async with forwarding_to(etcd.client_port) as forwarder:
+        yield forwarder
 
 
 @pytest.fixture
