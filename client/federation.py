@@ -53,7 +53,10 @@ class FederationClient:
         self.timeout_s = timeout_s
         self.retry_deadline_s = retry_deadline_s
         self._retry_policy = retry_policy or RetrySettings(attempts=1000, max_backoff_s=0.5)
-        self._channels = [grpc.aio.insecure_channel(address) for address in self.servers]
+        options = retry.channel_options(self._retry_policy)
+        self._channels = [
+            grpc.aio.insecure_channel(address, options=options) for address in self.servers
+        ]
         self._stubs = [federation_pb2_grpc.FederationStub(ch) for ch in self._channels]
         self._next = 0
 

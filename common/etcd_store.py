@@ -234,15 +234,9 @@ class Lease:
 
 
 def _follow_retry_policy_when_reconnecting(client: Etcd3Client, policy: RetrySettings) -> None:
-    """gRPC waits 1 s before reconnecting, then 1.6 times longer after each failed attempt,
-    up to 120 s: once etcd had been down for 25 s, a call got through 15 s after it was
-    back. The channel's reconnect backoff follows the retry policy instead (etcd3aio has no
-    public setting for it: its connection manager's channel options are extended before
-    the channel is made)."""
-    client._manager.grpc_options += [
-        ("grpc.initial_reconnect_backoff_ms", round(policy.initial_backoff_s * 1000)),
-        ("grpc.max_reconnect_backoff_ms", round(policy.max_backoff_s * 1000)),
-    ]
+    """See retry.channel_options. etcd3aio has no public setting for channel options: its
+    connection manager's are extended before the channel is made."""
+    client._manager.grpc_options += retry.channel_options(policy)
 
 
 class EtcdStore:

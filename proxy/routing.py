@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import grpc
 
+from common.retry import ChannelOption
 from fed.v1 import worker_pb2_grpc
 from proxy.cache import FedCache
 from proxy.errors import ApiError
@@ -26,9 +27,10 @@ _FAIL_OVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEED
 
 
 class WorkerRouter:
-    def __init__(self, cache: FedCache) -> None:
+    def __init__(self, cache: FedCache, channel_options: Sequence[ChannelOption] = ()) -> None:
         self._cache = cache
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channel_options = list(channel_options)
 
     def workers_for(self, cluster: str) -> list[str]:
         """Live workers assigned to `cluster`, its status publisher first."""
@@ -44,7 +46,7 @@ class WorkerRouter:
         address = self._cache.view.workers[worker].address
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address)
+            channel = grpc.aio.insecure_channel(address, options=self._channel_options)
             self._channels[address] = channel
         return worker_pb2_grpc.WorkerStub(channel)
 

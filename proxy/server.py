@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from common import retry
 from common.election import Election
 from common.etcd_store import EtcdStore
 from common.keys import Keys
@@ -54,10 +55,11 @@ class ProxyNode:
         )
         self.cache = FedCache(self.store, self.keys)
         self.engine = Engine(settings.scheduling_policies())
-        self.router = WorkerRouter(self.cache)
+        channel_options = retry.channel_options(settings.retry)
+        self.router = WorkerRouter(self.cache, channel_options)
         self.duties: LeaderDuties | None = None
         self.address = ""
-        self._service = FederationService(self)
+        self._service = FederationService(self, channel_options)
         self._health = HealthServicer()
         self._server = grpc.aio.server()
         self._metrics: MetricsServer | None = None

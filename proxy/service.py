@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
 
+from common.retry import ChannelOption
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
 from proxy import fleet, metrics
 from proxy.cache import FedCache
@@ -50,9 +51,10 @@ class Node(Protocol):
 
 
 class FederationService(federation_pb2_grpc.FederationServicer):
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, channel_options: Sequence[ChannelOption] = ()) -> None:
         self._node = node
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channel_options = list(channel_options)
 
     # ------------------------------------------------------------- writes
 
@@ -162,7 +164,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address)
+            channel = grpc.aio.insecure_channel(address, options=self._channel_options)
             self._channels[address] = channel
         return channel
 
