@@ -100,6 +100,11 @@ class Binder:
             self._queued.add(key)
             self._queue.put_nowait(key)
 
+    def follows(self, key: tuple[str, str]) -> bool:
+        """Whether the binder binds this workload until it settles (due, backing off, or
+        parked until its clusters have a worker)."""
+        return key in self._unsettled
+
     def start(self, parallelism: int = 8) -> None:
         self._unsettled = {key for key, w in self._writer.workloads.items() if unsettled(w)}
         keys = self._cache.keys

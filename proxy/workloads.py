@@ -167,7 +167,8 @@ class WorkloadWriter:
     async def _reload_if_uncertain(self) -> None:
         """The records and the ledger as etcd holds them, after a commit whose outcome is
         unknown. A new ledger object, so no capacity or class cached against the old one is
-        used again."""
+        used again. A record the lost commit did write is handed on as any commit's is (to
+        the binder): its answer comes from the request log, which hands on nothing."""
         if not self._uncertain:
             return
         try:
@@ -177,12 +178,16 @@ class WorkloadWriter:
                 grpc.StatusCode.UNAVAILABLE,
                 f"the leader is reloading its records after a commit without an answer: {exc}",
             ) from exc
+        before = {key: workload.generation for key, workload in self.workloads.items()}
         self.ledger = self._planner.ledger = records.ledger
         self.workloads.clear()
         self.workloads.update(records.workloads)
         self._known.clear()
         self._uncertain = False
         _log.warning("records reloaded", extra={"reservations": len(self.ledger)})
+        for key, workload in self.workloads.items():
+            if before.get(key) != workload.generation:
+                self._on_commit(workload)
 
     async def _answer_repeats(self, prepared: list[Prepared]) -> list[Prepared]:
         """Answer repeated calls from the request log (one read); the other writes, afresh."""

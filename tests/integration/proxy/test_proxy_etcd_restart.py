@@ -154,3 +154,6 @@ async def test_placements_survive_an_etcd_sigkill_once_each_and_within_capacity(
     assert node.duties is not None and node.duties.writer is not None
     in_memory = {(r.cluster, r.id) for r in node.duties.writer.ledger}
     assert in_memory == {(r.cluster, r.id) for r in reservations}, "the ledger left etcd"
+    assert node.duties.binder is not None
+    unbound = [name for name in acknowledged if not node.duties.binder.follows(("team-a", name))]
+    assert not unbound, f"acknowledged but never to be bound: {unbound}"

@@ -79,6 +79,8 @@ async def test_a_commit_whose_reply_was_lost_is_answered_once_and_keeps_its_rese
     first = await reply_lost(hop, store, keys, keys.workload("team-a", "a"), request, api)
     assert sum(p.replicas for p in first.workload.placement.clusters) == half
     assert await api.PlaceWorkload(request) == first
+    assert node.duties is not None and node.duties.binder is not None
+    assert node.duties.binder.follows(("team-a", "a")), "answered but never to be bound"
     with contextlib.suppress(grpc.aio.AioRpcError):
         await api.PlaceWorkload(place("more-1", "b", room - half + 1))  # one too many
 
