@@ -1,0 +1,110 @@
+"""Binding: placements through the whole stack until every replica is Ready, and what it costs.
+
+Brings up etcd, kubesim (5 clusters of 20 nodes), 3 workers and 3 proxies, places N
+workloads of 2 replicas (100 at a time, as a PaaS component would), and waits until all are
+Ready. Prints the time to place and the time until all are Ready, the CPU each process spent
+per workload over the whole run (the leader's is what a fleet cannot scale out: workers and
+followers can be added), and the calls the workers answered: Apply and GetWorkloadStatus
+items, and the RPCs that carried them. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from client import FederationClient
+from fed.v1 import federation_pb2, types_pb2
+from tools.bench.failover import spec, wait
+from tools.bench.proc import cpu_seconds
+from tools.devstack.stack import Member, Stack, StackConfig, StackInfo, down
+
+READY = types_pb2.WORKLOAD_PHASE_READY
+
+
+def worker_calls(metrics_address: str) -> dict[str, float]:
+    """Calls a worker answered, by method (a Batch RPC and each item inside it count apart)."""
+    with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    calls: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "fed_worker_rpc_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_count"):
+                method = sample.labels["method"]
+                calls[method] = calls.get(method, 0.0) + sample.value
+    return calls
+
+
+def cpu_per_workload(
+    members: list[Member], before: dict[str, float], workloads: int
+) -> dict[str, float]:
+    return {m.name: round((cpu_seconds(m.pid) - before[m.name]) / workloads * 1e6) for m in members}
+
+
+async def measure(stack: StackInfo, workloads: int) -> dict[str, object]:
+    members = stack.members()
+    async with FederationClient(stack.proxy_addresses, timeout_s=30) as fed:
+        topology = await fed.call("GetTopology", federation_pb2.GetTopologyRequest())
+        leader = next(p.name for p in stack.proxies if p.address == topology.leader.member.address)
+        before = {m.name: cpu_seconds(m.pid) for m in members}
+        started = time.monotonic()
+        for first in range(0, workloads, 100):
+            await asyncio.gather(
+                *(fed.place(spec(i)) for i in range(first, min(workloads, first + 100)))
+            )
+        placed_s = time.monotonic() - started
+        await wait(fed, lambda ws: all(w.phase == READY for w in ws), 300)
+        ready_s = time.monotonic() - started
+        cpu = cpu_per_workload(members, before, workloads)
+        calls: dict[str, float] = {}
+        for worker in topology.workers:
+            for method, count in worker_calls(worker.member.metrics_address).items():
+                calls[method] = calls.get(method, 0.0) + count
+    return {
+        "workloads": workloads,
+        "place_s": round(placed_s, 2),
+        "all_ready_s": round(ready_s, 2),
+        "leader_cpu_us_per_workload": cpu[leader],
+        "followers_cpu_us_per_workload": sum(
+            cpu[p.name] for p in stack.proxies if p.name != leader
+        ),
+        "workers_cpu_us_per_workload": sum(cpu[w.name] for w in stack.workers),
+        "kubesim_cpu_us_per_workload": cpu[stack.kubesim.name],
+        "etcd_cpu_us_per_workload": cpu[stack.etcd.name],
+        "worker_calls": {method: int(count) for method, count in sorted(calls.items())},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workloads", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fed-binding-") as directory:
+        config = StackConfig(
+            dir=Path(directory), clusters=5, nodes=20, proxies=3, workers=3, attached=True,
+            settings=["observability.log_level=WARNING"],
+        )  # fmt: skip
+        stack = Stack(config).up()
+        try:
+            results = asyncio.run(measure(stack, args.workloads))
+        finally:
+            down(Path(stack.dir))
+    print(f"placed {results['workloads']} workloads in {results['place_s']} s, "
+          f"all Ready after {results['all_ready_s']} s")  # fmt: skip
+    print(f"CPU per workload: leader {results['leader_cpu_us_per_workload']} us, "
+          f"workers {results['workers_cpu_us_per_workload']} us; "
+          f"worker calls {results['worker_calls']}")  # fmt: skip
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
