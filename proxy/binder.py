@@ -7,7 +7,8 @@ parked until workers or assignments change, instead of being retried. Per cluste
 Reserved -> Apply through a worker -> Applied -> Ready once the worker reports every
 replica ready. A part scaled to zero is removed from its cluster; a deleted workload is
 removed everywhere and then finalized (record and reservations dropped). Results go back
-through the writer, so they never race a concurrent scale.
+through the writer, so they never race a concurrent scale. The worker calls of many
+workloads share Batch RPCs (proxy.worker_batches, through the router).
 
 A permanent apply error fails the part, with two kinds: INVALID_ARGUMENT (a template no
 cluster would take) stays Failed; FAILED_PRECONDITION (this cluster refuses: a name taken by
@@ -21,12 +22,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import grpc
 
-from fed.v1 import types_pb2, worker_pb2, worker_pb2_grpc
+from fed.v1 import types_pb2, worker_pb2
 from proxy.cache import Change, FedCache
 from proxy.errors import ApiError
 from proxy.migration import Refused
@@ -70,7 +70,6 @@ class Binder:
         epoch: int,
         *,
         period_s: float,
-        rpc_timeout_s: float,
     ) -> None:
         self._writer = writer
         self._router = router
@@ -81,7 +80,6 @@ class Binder:
         """Parked workloads and the clusters whose lack of a worker they wait out."""
         self._epoch = epoch
         self._period_s = period_s
-        self._timeout_s = rpc_timeout_s
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._queued: set[tuple[str, str]] = set()
         self._binding: set[tuple[str, str]] = set()
@@ -257,23 +255,19 @@ class Binder:
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
     ) -> None:
         spec = workload.spec
-
-        def apply(stub: worker_pb2_grpc.WorkerAsyncStub) -> Awaitable[worker_pb2.ApplyResponse]:
-            request = worker_pb2.ApplyRequest(
-                cluster=part.cluster,
-                namespace=spec.namespace,
-                name=spec.name,
-                reservation_id=part.reservation_id,
-                epoch=self._epoch,
-                replicas=part.replicas,
-                per_replica=spec.resources,
-                template_json=spec.template_json,
-                labels=spec.labels,
-            )
-            return stub.Apply(request, timeout=self._timeout_s)
-
+        request = worker_pb2.ApplyRequest(
+            cluster=part.cluster,
+            namespace=spec.namespace,
+            name=spec.name,
+            reservation_id=part.reservation_id,
+            epoch=self._epoch,
+            replicas=part.replicas,
+            per_replica=spec.resources,
+            template_json=spec.template_json,
+            labels=spec.labels,
+        )
         try:
-            await self._router.call(part.cluster, apply)
+            await self._router.call(part.cluster, worker_pb2.BatchItem(apply=request))
         except grpc.aio.AioRpcError as error:
             if error.code() not in _PERMANENT:
                 raise
@@ -300,9 +294,8 @@ class Binder:
             name=workload.spec.name,
             reservation_id=part.reservation_id,
         )
-        status: worker_pb2.WorkloadStatus = await self._router.call(
-            part.cluster, lambda stub: stub.GetWorkloadStatus(request, timeout=self._timeout_s)
-        )
+        result = await self._router.call(part.cluster, worker_pb2.BatchItem(status=request))
+        status = result.status
         if not status.exists:
             await self._report(workload, part, types_pb2.WORKLOAD_PHASE_RESERVED, 0, "re-applying")
             return
@@ -333,9 +326,7 @@ class Binder:
             epoch=self._epoch,
         )
         try:
-            await self._router.call(
-                part.cluster, lambda stub: stub.Remove(request, timeout=self._timeout_s)
-            )
+            await self._router.call(part.cluster, worker_pb2.BatchItem(remove=request))
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
                 raise

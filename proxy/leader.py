@@ -84,7 +84,6 @@ class LeaderDuties:
             self._cache,
             self.leadership.epoch,
             period_s=self._settings.bind_period_s,
-            rpc_timeout_s=self._settings.worker_timeout_s,
         )
         self.failover = FailoverController(
             self.leadership,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import grpc
 
 from common.retry import ChannelOption
-from fed.v1 import worker_pb2_grpc
+from fed.v1 import worker_pb2, worker_pb2_grpc
 from proxy.cache import FedCache
 from proxy.errors import ApiError
-
-T = TypeVar("T")
+from proxy.worker_batches import WorkerBatches
 
 
 class NoWorker(ApiError):
@@ -27,10 +25,21 @@ _FAIL_OVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEED
 
 
 class WorkerRouter:
-    def __init__(self, cache: FedCache, channel_options: Sequence[ChannelOption] = ()) -> None:
+    """Calls for a cluster go to the first of its live workers that answers, coalesced with
+    other calls to that worker for that cluster into Batch RPCs (proxy.worker_batches)."""
+
+    def __init__(
+        self,
+        cache: FedCache,
+        channel_options: Sequence[ChannelOption] = (),
+        *,
+        batch_window_s: float,
+        timeout_s: float,
+    ) -> None:
         self._cache = cache
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._channel_options = list(channel_options)
+        self._batches = WorkerBatches(self._stub, window_s=batch_window_s, timeout_s=timeout_s)
 
     def workers_for(self, cluster: str) -> list[str]:
         """Live workers assigned to `cluster`, its status publisher first."""
@@ -42,25 +51,26 @@ class WorkerRouter:
         ]
         return [worker for _, worker in sorted(serving)]
 
-    def stub(self, worker: str) -> worker_pb2_grpc.WorkerAsyncStub:
-        address = self._cache.view.workers[worker].address
-        channel = self._channels.get(address)
+    def _stub(self, worker: str) -> worker_pb2_grpc.WorkerAsyncStub | None:
+        record = self._cache.view.workers.get(worker)
+        if record is None:
+            return None
+        channel = self._channels.get(record.address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=self._channel_options)
-            self._channels[address] = channel
+            channel = grpc.aio.insecure_channel(record.address, options=self._channel_options)
+            self._channels[record.address] = channel
         return worker_pb2_grpc.WorkerStub(channel)
 
-    async def call(
-        self, cluster: str, rpc: Callable[[worker_pb2_grpc.WorkerAsyncStub], Awaitable[T]]
-    ) -> T:
-        """Call the first worker of `cluster` that answers; the next one if it is down."""
+    async def call(self, cluster: str, item: worker_pb2.BatchItem) -> worker_pb2.BatchResult:
+        """The item's result from the first worker of `cluster` that answers; the next one
+        if it is down."""
         workers = self.workers_for(cluster)
         if not workers:
             raise NoWorker(cluster)
         last: grpc.aio.AioRpcError | None = None
         for worker in workers:
             try:
-                return await rpc(self.stub(worker))
+                return await self._batches.call(worker, cluster, item)
             except grpc.aio.AioRpcError as error:
                 if error.code() not in _FAIL_OVER_CODES:
                     raise
@@ -69,6 +79,7 @@ class WorkerRouter:
         raise last
 
     async def close(self) -> None:
+        await self._batches.close()
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()

@@ -56,7 +56,12 @@ class ProxyNode:
         self.cache = FedCache(self.store, self.keys)
         self.engine = Engine(settings.scheduling_policies())
         channel_options = retry.channel_options(settings.retry)
-        self.router = WorkerRouter(self.cache, channel_options)
+        self.router = WorkerRouter(
+            self.cache,
+            channel_options,
+            batch_window_s=settings.proxy.bind_batch_window_ms / 1000,
+            timeout_s=settings.proxy.worker_timeout_s,
+        )
         self.duties: LeaderDuties | None = None
         self.address = ""
         self._service = FederationService(self, channel_options)

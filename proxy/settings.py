@@ -53,8 +53,15 @@ class ProxySection:
     bind_period_s: float = setting(
         1.0, unit="s", why="how often the binder re-checks phases it has not heard about"
     )
+    bind_batch_window_ms: float = setting(
+        1.0,
+        unit="ms",
+        why="a worker's calls for one cluster within this go out as one Batch RPC",
+    )
     bind_parallelism: int = setting(
-        32, unit="workloads", why="applies in flight at once; each waits on a worker round trip"
+        128,
+        unit="workloads",
+        why="bound at once; their calls to one worker for one cluster share Batch RPCs",
     )
     status_stale_s: float = setting(
         15.0,

@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 RPC_SECONDS = Histogram(
     "fed_worker_rpc_seconds",
-    "Latency of the worker's gRPC methods",
+    "Latency of the worker's gRPC methods (an item of a Batch counts under its own method)",
     ["method", "code"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

@@ -59,6 +59,11 @@ class WorkerStub:
                 request_serializer=fed_dot_v1_dot_worker__pb2.GetClusterSnapshotRequest.SerializeToString,
                 response_deserializer=fed_dot_v1_dot_worker__pb2.ClusterSnapshot.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/fed.v1.Worker/Batch',
+                request_serializer=fed_dot_v1_dot_worker__pb2.BatchRequest.SerializeToString,
+                response_deserializer=fed_dot_v1_dot_worker__pb2.BatchResponse.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -97,6 +102,14 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Apply, Remove and GetWorkloadStatus calls in one round trip, run concurrently under the
+        batch's deadline; each is answered on its own, in the order of the items.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +137,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.GetClusterSnapshot,
                     request_deserializer=fed_dot_v1_dot_worker__pb2.GetClusterSnapshotRequest.FromString,
                     response_serializer=fed_dot_v1_dot_worker__pb2.ClusterSnapshot.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=fed_dot_v1_dot_worker__pb2.BatchRequest.FromString,
+                    response_serializer=fed_dot_v1_dot_worker__pb2.BatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -261,6 +279,33 @@ class Worker:
             '/fed.v1.Worker/GetClusterSnapshot',
             fed_dot_v1_dot_worker__pb2.GetClusterSnapshotRequest.SerializeToString,
             fed_dot_v1_dot_worker__pb2.ClusterSnapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fed.v1.Worker/Batch',
+            fed_dot_v1_dot_worker__pb2.BatchRequest.SerializeToString,
+            fed_dot_v1_dot_worker__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,10 @@ class WorkerStub:
     """Delete the workload's Deployment (idempotent: absent is success)."""
     GetWorkloadStatus: _grpc.UnaryUnaryMultiCallable[_worker_pb2.GetWorkloadStatusRequest, _worker_pb2.WorkloadStatus]
     GetClusterSnapshot: _grpc.UnaryUnaryMultiCallable[_worker_pb2.GetClusterSnapshotRequest, _worker_pb2.ClusterSnapshot]
+    Batch: _grpc.UnaryUnaryMultiCallable[_worker_pb2.BatchRequest, _worker_pb2.BatchResponse]
+    """Apply, Remove and GetWorkloadStatus calls in one round trip, run concurrently under the
+    batch's deadline; each is answered on its own, in the order of the items.
+    """
 
 @_typing.type_check_only
 class WorkerAsyncStub(WorkerStub):
@@ -51,6 +55,10 @@ class WorkerAsyncStub(WorkerStub):
     """Delete the workload's Deployment (idempotent: absent is success)."""
     GetWorkloadStatus: _aio.UnaryUnaryMultiCallable[_worker_pb2.GetWorkloadStatusRequest, _worker_pb2.WorkloadStatus]  # type: ignore[assignment]
     GetClusterSnapshot: _aio.UnaryUnaryMultiCallable[_worker_pb2.GetClusterSnapshotRequest, _worker_pb2.ClusterSnapshot]  # type: ignore[assignment]
+    Batch: _aio.UnaryUnaryMultiCallable[_worker_pb2.BatchRequest, _worker_pb2.BatchResponse]  # type: ignore[assignment]
+    """Apply, Remove and GetWorkloadStatus calls in one round trip, run concurrently under the
+    batch's deadline; each is answered on its own, in the order of the items.
+    """
 
 class WorkerServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -90,5 +98,15 @@ class WorkerServicer(metaclass=_abc_1.ABCMeta):
         request: _worker_pb2.GetClusterSnapshotRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_worker_pb2.ClusterSnapshot, _abc.Awaitable[_worker_pb2.ClusterSnapshot]]: ...
+
+    @_abc_1.abstractmethod
+    def Batch(
+        self,
+        request: _worker_pb2.BatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_pb2.BatchResponse, _abc.Awaitable[_worker_pb2.BatchResponse]]:
+        """Apply, Remove and GetWorkloadStatus calls in one round trip, run concurrently under the
+        batch's deadline; each is answered on its own, in the order of the items.
+        """
 
 def add_WorkerServicer_to_server(servicer: WorkerServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

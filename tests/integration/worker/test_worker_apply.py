@@ -157,3 +157,41 @@ def test_a_cluster_that_refuses_is_a_failed_precondition(
     assert "forbid-creates" in (err.value.details() or "")
     fleet.fault("c1", "clear")
     assert worker.stub.Apply(apply_request(), timeout=10).created
+
+
+def test_a_batch_answers_each_call_as_its_unary_call_would(worker: WorkerThread) -> None:
+    """One bad or refused item does not fail the others; each carries its own code. Items of
+    one batch run concurrently: a status asked in the same batch as its apply may miss it."""
+    web = {"cluster": "c1", "namespace": "team-a", "name": "web"}
+    applied, invalid, unassigned, empty = batch(
+        worker,
+        worker_pb2.BatchItem(apply=apply_request()),
+        worker_pb2.BatchItem(apply=apply_request(name="api", replicas=-1)),
+        worker_pb2.BatchItem(apply=apply_request(cluster="c9", name="db")),
+        worker_pb2.BatchItem(),
+    )
+    assert (applied.code, applied.apply.created, applied.apply.replicas) == (0, True, 3)
+    assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert invalid.message.startswith("replicas") and not invalid.HasField("apply")
+    assert unassigned.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert "not assigned" in unassigned.message
+    assert empty.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert empty.message.startswith("items[3]")
+    (status,) = batch(
+        worker, worker_pb2.BatchItem(status=worker_pb2.GetWorkloadStatusRequest(**web))
+    )
+    assert (status.code, status.status.exists, status.status.desired) == (0, True, 3)
+    (removed,) = batch(
+        worker, worker_pb2.BatchItem(remove=worker_pb2.RemoveRequest(**web, epoch=5))
+    )
+    assert (removed.code, removed.remove.deleted) == (0, True)
+    too_many = [worker_pb2.BatchItem(status=worker_pb2.GetWorkloadStatusRequest(**web))] * 1001
+    with pytest.raises(grpc.RpcError) as err:
+        batch(worker, *too_many)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.value.details() or "").startswith("items")
+
+
+def batch(worker: WorkerThread, *items: worker_pb2.BatchItem) -> list[worker_pb2.BatchResult]:
+    request = worker_pb2.BatchRequest(items=items)
+    return list(worker.stub.Batch(request, timeout=10).results)

@@ -84,7 +84,6 @@ async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -
         cache,  # type: ignore[arg-type]
         epoch=1,
         period_s=0.001,
-        rpc_timeout_s=1.0,
     )
     binder.start(parallelism=1)
     try:
@@ -110,7 +109,6 @@ async def test_a_failure_with_a_worker_backs_off_and_stays_due() -> None:
         cache,  # type: ignore[arg-type]
         epoch=1,
         period_s=60.0,
-        rpc_timeout_s=1.0,
     )
     binder.enqueue(workload)
     assert binder.due(time.monotonic()) == [workload]
