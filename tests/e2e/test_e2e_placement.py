@@ -15,7 +15,8 @@ import pytest
 from client import FederationClient
 from common.etcd_store import EtcdStore
 from common.keys import Keys
-from fed.v1 import types_pb2
+from fed.v1 import federation_pb2, types_pb2
+from tools.bench.binding import worker_calls
 from tools.devstack.stack import StackInfo
 
 pytestmark = pytest.mark.integration
@@ -192,3 +193,38 @@ async def test_a_forced_remove_places_the_clusters_replicas_elsewhere(stack: Sta
             assert workload.message == "cluster c2 was removed: 1 replicas re-placed elsewhere"
     async with EtcdStore([stack.etcd_endpoint]) as store:
         assert (await store.range(keys.reservations_prefix("c2"))).kvs == []
+
+
+async def test_workloads_placed_together_are_bound_through_few_worker_rpcs(
+    stack: StackInfo,
+) -> None:
+    """The binder's applies and status checks share Batch RPCs; every one is still made."""
+    names = [f"many-{index}" for index in range(40)]
+    async with FederationClient(stack.proxy_addresses) as fed:
+        topology = await fed.call("GetTopology", federation_pb2.GetTopologyRequest())
+        metrics = [worker.member.metrics_address for worker in topology.workers]
+        before = await asyncio.to_thread(all_worker_calls, metrics)
+        await asyncio.gather(*(fed.place(spec(name, 1)) for name in names))
+
+        async def all_ready() -> bool:
+            listed = await fed.list_workloads("default")
+            ready = {w.spec.name for w in listed if w.phase == Phase.WORKLOAD_PHASE_READY}
+            return ready.issuperset(names)
+
+        await until(all_ready, "every workload to be Ready")
+        after = await asyncio.to_thread(all_worker_calls, metrics)
+        for name in names:
+            await fed.delete("default", name)
+    made = {method: after.get(method, 0) - before.get(method, 0) for method in after}
+    assert made["Apply"] == len(names)
+    items = made["Apply"] + made["GetWorkloadStatus"]
+    assert made["GetWorkloadStatus"] >= len(names)
+    assert made["Batch"] * 2 <= items, made
+
+
+def all_worker_calls(metrics_addresses: list[str]) -> dict[str, float]:
+    calls: dict[str, float] = {}
+    for address in metrics_addresses:
+        for method, count in worker_calls(address).items():
+            calls[method] = calls.get(method, 0.0) + count
+    return calls
