@@ -32,7 +32,7 @@ from proxy.errors import ApiError
 from proxy.migration import Refused
 from proxy.routing import NoWorker, WorkerRouter
 from proxy.workloads import WorkloadWriter
-from proxy.write_round import Finalize, PhaseReport
+from proxy.write_round import Finalize, PartReport, PhaseReport
 
 _log = logging.getLogger(__name__)
 Phase = types_pb2.WorkloadPhase
@@ -222,38 +222,52 @@ class Binder:
         self._retry_at[key] = (time.monotonic() + delay, delay)
 
     async def _bind(self, workload: types_pb2.Workload) -> _Outcome:
-        """Every part on its own: an unreachable cluster does not hold up the others."""
+        """Every part at once and on its own (an unreachable cluster does not hold up the
+        others); what the workers said about them goes to the writer as one report."""
         if workload.phase == types_pb2.WORKLOAD_PHASE_DELETING:
             try:
                 await self._delete_everywhere(workload)
             except (ApiError, grpc.aio.AioRpcError) as error:
                 return _Outcome([error], reached=False)
             return _Outcome([], reached=True)
+        parts = workload.placement.clusters
+        results = await asyncio.gather(
+            *(self._bind_part(workload, part) for part in parts), return_exceptions=True
+        )
         outcome = _Outcome([], reached=False)
-        for part in workload.placement.clusters:
-            try:
-                outcome.reached |= await self._bind_part(workload, part)
-            except (ApiError, grpc.aio.AioRpcError) as error:
-                outcome.failures.append(error)
+        reports: list[PartReport] = []
+        for result in results:
+            if isinstance(result, ApiError | grpc.aio.AioRpcError):
+                outcome.failures.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
+                outcome.reached = True
+                reports += result
+        if reports:
+            spec = workload.spec
+            await self._writer.submit(PhaseReport(spec.namespace, spec.name, tuple(reports)))
         return outcome
 
     async def _bind_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
-    ) -> bool:
-        """Act on one part; True when that took a worker call (which answered)."""
+    ) -> list[PartReport] | None:
+        """Act on one part: what a worker call (which answered) said of it, or None when
+        the part needed no call."""
         if part.replicas == 0:
-            await self._remove_part(workload, part)
-        elif part.phase == types_pb2.WORKLOAD_PHASE_RESERVED:
-            await self._apply_part(workload, part)
-        elif part.phase in (types_pb2.WORKLOAD_PHASE_APPLIED, types_pb2.WORKLOAD_PHASE_DEGRADED):
-            await self._observe_part(workload, part)
-        else:
-            return False
-        return True
+            await self._remove(workload, part)
+            return [_part_report(part, types_pb2.WORKLOAD_PHASE_UNSPECIFIED, 0, "removed")]
+        if part.phase == types_pb2.WORKLOAD_PHASE_RESERVED:
+            return await self._apply_part(workload, part)
+        if part.phase in (types_pb2.WORKLOAD_PHASE_APPLIED, types_pb2.WORKLOAD_PHASE_DEGRADED):
+            return [await self._observe_part(workload, part)]
+        return None
 
     async def _apply_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
-    ) -> None:
+    ) -> list[PartReport]:
+        """Applied or Failed; nothing to report when the cluster refused and the part is
+        handed to the writer to be re-placed."""
         spec = workload.spec
         request = worker_pb2.ApplyRequest(
             cluster=part.cluster,
@@ -280,14 +294,13 @@ class Binder:
                 )  # fmt: skip
                 refused = Refused(spec.namespace, spec.name, part.cluster, part.replicas, reason)
                 await self._writer.submit(refused)
-                return
-            await self._report(workload, part, types_pb2.WORKLOAD_PHASE_FAILED, 0, reason)
-            return
-        await self._report(workload, part, types_pb2.WORKLOAD_PHASE_APPLIED, 0, "")
+                return []
+            return [_part_report(part, types_pb2.WORKLOAD_PHASE_FAILED, 0, reason)]
+        return [_part_report(part, types_pb2.WORKLOAD_PHASE_APPLIED, 0, "")]
 
     async def _observe_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
-    ) -> None:
+    ) -> PartReport:
         request = worker_pb2.GetWorkloadStatusRequest(
             cluster=part.cluster,
             namespace=workload.spec.namespace,
@@ -297,24 +310,22 @@ class Binder:
         result = await self._router.call(part.cluster, worker_pb2.BatchItem(status=request))
         status = result.status
         if not status.exists:
-            await self._report(workload, part, types_pb2.WORKLOAD_PHASE_RESERVED, 0, "re-applying")
-            return
+            return _part_report(part, types_pb2.WORKLOAD_PHASE_RESERVED, 0, "re-applying")
         phase = (
             types_pb2.WORKLOAD_PHASE_READY
             if status.ready >= part.replicas
             else types_pb2.WORKLOAD_PHASE_APPLIED
         )
-        await self._report(workload, part, phase, status.ready, status.message)
-
-    async def _remove_part(
-        self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
-    ) -> None:
-        await self._remove(workload, part)
-        await self._report(workload, part, types_pb2.WORKLOAD_PHASE_UNSPECIFIED, 0, "removed")
+        return _part_report(part, phase, status.ready, status.message)
 
     async def _delete_everywhere(self, workload: types_pb2.Workload) -> None:
-        for part in workload.placement.clusters:
-            await self._remove(workload, part)
+        parts = workload.placement.clusters
+        results = await asyncio.gather(
+            *(self._remove(workload, part) for part in parts), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         await self._writer.submit(Finalize(workload.spec.namespace, workload.spec.name))
 
     async def _remove(self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement) -> None:
@@ -337,21 +348,8 @@ class Binder:
                 extra={"workload": request.name, "cluster": part.cluster, "err": error.details()},
             )
 
-    async def _report(
-        self,
-        workload: types_pb2.Workload,
-        part: types_pb2.ClusterPlacement,
-        phase: Phase.ValueType,
-        ready: int,
-        message: str,
-    ) -> None:
-        report = PhaseReport(
-            workload.spec.namespace,
-            workload.spec.name,
-            part.cluster,
-            part.replicas,
-            phase,
-            ready,
-            message,
-        )
-        await self._writer.submit(report)
+
+def _part_report(
+    part: types_pb2.ClusterPlacement, phase: Phase.ValueType, ready: int, message: str
+) -> PartReport:
+    return PartReport(part.cluster, part.replicas, phase, ready, message)

@@ -37,20 +37,27 @@ Phase = types_pb2.WorkloadPhase
 
 
 @dataclass(frozen=True)
-class PhaseReport:
+class PartReport:
     """What the binder learned about one cluster's part of a workload.
 
     `replicas` is the part's size when the binder acted: a report about a part that has
     changed since (a move or scale re-grew it) is stale and ignored.
     """
 
-    namespace: str
-    name: str
     cluster: str
     replicas: int
     phase: Phase.ValueType
     ready_replicas: int = 0
     message: str = ""
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """What one binding pass learned about a workload's parts (one record write for all)."""
+
+    namespace: str
+    name: str
+    parts: tuple[PartReport, ...]
 
 
 @dataclass(frozen=True)
@@ -322,16 +329,18 @@ class RoundPlanner:
             return
         record = types_pb2.Workload()
         record.CopyFrom(existing)
+        reported = {(part.cluster, part.replicas): part for part in report.parts}
         parts = list(record.placement.clusters)
         del record.placement.clusters[:]
         for part in parts:
-            if part.cluster == report.cluster and part.replicas == report.replicas:
-                if part.replicas == 0 and report.phase == types_pb2.WORKLOAD_PHASE_UNSPECIFIED:
+            learned = reported.get((part.cluster, part.replicas))
+            if learned is not None:
+                if part.replicas == 0 and learned.phase == types_pb2.WORKLOAD_PHASE_UNSPECIFIED:
                     continue
-                part.phase = report.phase
-                part.ready_replicas = report.ready_replicas
-                part.message = report.message
-                if report.phase == types_pb2.WORKLOAD_PHASE_APPLIED:
+                part.phase = learned.phase
+                part.ready_replicas = learned.ready_replicas
+                part.message = learned.message
+                if learned.phase == types_pb2.WORKLOAD_PHASE_APPLIED:
                     part.replaces = ""  # applied: a later refusal may re-place it once again
             record.placement.clusters.append(part)
         record.phase = overall_phase(record)

@@ -4,37 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common.keys import Keys
-from fed.v1 import types_pb2
+from unit.controllers.binder_fakes import KEYS, FakeCache, FakeWriter
+
+from fed.v1 import types_pb2, worker_pb2
 from proxy.binder import Binder
 from proxy.cache import Change
 from proxy.routing import NoWorker
 
 Phase = types_pb2.WorkloadPhase
-KEYS = Keys("/fed")
-
-
-class FakeCache:
-    keys = KEYS
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[Change] = asyncio.Queue()
-        self.prefixes: tuple[str, ...] = ()
-
-    def subscribe(self, *prefixes: str) -> asyncio.Queue[Change]:
-        self.prefixes = prefixes
-        return self.queue
-
-    def publish(self, change: Change) -> None:
-        """As FedCache does: only to a subscriber of the key's prefix."""
-        if not self.prefixes or change.key.startswith(self.prefixes):
-            self.queue.put_nowait(change)
-
-    def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
-        assert queue is self.queue
 
 
 class FakeRouter:
@@ -47,21 +26,11 @@ class FakeRouter:
     def workers_for(self, cluster: str) -> list[str]:
         return ["w1"] if self.has_worker else []
 
-    async def call(self, cluster: str, rpc: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def call(self, cluster: str, item: worker_pb2.BatchItem) -> Any:
         self.called.set()
         if not self.has_worker:
             raise NoWorker(cluster)
         return None
-
-
-class FakeWriter:
-    def __init__(self, workload: types_pb2.Workload) -> None:
-        self.workloads = {(workload.spec.namespace, workload.spec.name): workload}
-        self.reports: list[Any] = []
-
-    async def submit(self, item: Any) -> Any:
-        self.reports.append(item)
-        return types_pb2.Workload()
 
 
 def reserved(name: str) -> types_pb2.Workload:
