@@ -38,6 +38,13 @@ _log = logging.getLogger(__name__)
 Phase = types_pb2.WorkloadPhase
 _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION)
 _MAX_BACKOFF_S = 10.0
+_CALLED_PHASES = (
+    types_pb2.WORKLOAD_PHASE_RESERVED,
+    types_pb2.WORKLOAD_PHASE_APPLIED,
+    types_pb2.WORKLOAD_PHASE_DEGRADED,
+)
+"""Phases of a part that take a worker call: apply, or watch until Ready (a part scaled to
+zero takes one in any phase: its removal)."""
 
 
 def unsettled(workload: types_pb2.Workload) -> bool:
@@ -230,18 +237,25 @@ class Binder:
             except (ApiError, grpc.aio.AioRpcError) as error:
                 return _Outcome([error], reached=False)
             return _Outcome([], reached=True)
-        parts = workload.placement.clusters
-        results = await asyncio.gather(
-            *(self._bind_part(workload, part) for part in parts), return_exceptions=True
-        )
         outcome = _Outcome([], reached=False)
+        called: list[types_pb2.ClusterPlacement] = []
+        for part in workload.placement.clusters:
+            if part.replicas > 0 and part.phase not in _CALLED_PHASES:
+                continue
+            if self._router.workers_for(part.cluster):
+                called.append(part)
+            else:  # no task and no call for it: it waits for a worker
+                outcome.failures.append(NoWorker(part.cluster))
+        results = await asyncio.gather(
+            *(self._bind_part(workload, part) for part in called), return_exceptions=True
+        )
         reports: list[PartReport] = []
         for result in results:
             if isinstance(result, ApiError | grpc.aio.AioRpcError):
                 outcome.failures.append(result)
             elif isinstance(result, BaseException):
                 raise result
-            elif result is not None:
+            else:
                 outcome.reached = True
                 reports += result
         if reports:
@@ -251,17 +265,14 @@ class Binder:
 
     async def _bind_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement
-    ) -> list[PartReport] | None:
-        """Act on one part: what a worker call (which answered) said of it, or None when
-        the part needed no call."""
+    ) -> list[PartReport]:
+        """Act on one part: what the worker call (which answered) said of it."""
         if part.replicas == 0:
             await self._remove(workload, part)
             return [_part_report(part, types_pb2.WORKLOAD_PHASE_UNSPECIFIED, 0, "removed")]
         if part.phase == types_pb2.WORKLOAD_PHASE_RESERVED:
             return await self._apply_part(workload, part)
-        if part.phase in (types_pb2.WORKLOAD_PHASE_APPLIED, types_pb2.WORKLOAD_PHASE_DEGRADED):
-            return [await self._observe_part(workload, part)]
-        return None
+        return [await self._observe_part(workload, part)]
 
     async def _apply_part(
         self, workload: types_pb2.Workload, part: types_pb2.ClusterPlacement

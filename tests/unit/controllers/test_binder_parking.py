@@ -17,13 +17,16 @@ Phase = types_pb2.WorkloadPhase
 
 
 class FakeRouter:
-    """Cluster c1 has no worker until `has_worker` is set; each call is signalled."""
+    """Cluster c1 has no worker until `has_worker` is set; each look for a worker and each
+    call is signalled."""
 
     def __init__(self) -> None:
         self.has_worker = False
+        self.looked = asyncio.Event()
         self.called = asyncio.Event()
 
     def workers_for(self, cluster: str) -> list[str]:
+        self.looked.set()
         return ["w1"] if self.has_worker else []
 
     async def call(self, cluster: str, item: worker_pb2.BatchItem) -> Any:
@@ -57,8 +60,8 @@ async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -
     binder.start(parallelism=1)
     try:
         binder.enqueue(workload)
-        await asyncio.wait_for(router.called.wait(), timeout=5)
-        router.called.clear()
+        await asyncio.wait_for(router.looked.wait(), timeout=5)
+        assert not router.called.is_set()  # no worker: not even a call to fail
         assert binder.due(time.monotonic() + 3600) == []  # parked: no retry, however late
         cache.publish(Change(2, KEYS.cluster_status("c1")))  # not about workers
         router.has_worker = True
