@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from common import retry
@@ -78,9 +78,13 @@ class Applier:
         cluster: str,
         adapter: KubeAdapter,
         retry_policy: RetrySettings,
+        runs_pods: Callable[[str], bool],
         crash_after_create: bool = False,
     ) -> None:
+        """`runs_pods(label)`: whether the cluster runs a pod of the workload with that
+        fed.io/workload label, as far as the informer cache knows."""
         self.cluster = cluster
+        self._runs_pods = runs_pods
         self.highest_epoch = 0
         self._adapter = adapter
         self._retry_policy = retry_policy
@@ -127,10 +131,16 @@ class Applier:
         return outcome
 
     async def _apply_locked(self, desired: Desired, deadline: Deadline) -> ApplyOutcome:
+        """Create first when the cluster runs no pod of the workload (a new placement: one
+        call instead of a read and a create); read first when it does (a scale, which a
+        create would only be refused)."""
         async for attempt in retry.transient(
             self._retry_policy, [KubeConflict, KubeAlreadyExists], deadline_s=deadline.remaining()
         ):
             with attempt:
+                if not self._runs_pods(desired.ref.label):
+                    with contextlib.suppress(KubeAlreadyExists):
+                        return await self._create(desired, deadline)
                 existing = await self._adapter.get_deployment(
                     desired.ref.namespace, desired.ref.deployment, deadline.remaining()
                 )

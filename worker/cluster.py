@@ -71,7 +71,13 @@ class ClusterRuntime:
             for kind in ("nodes", "pods")
         ]
         self.usage = UsageTracker(self.adapter, section.usage_period_s, section.usage_window_s)
-        self.applier = Applier(name, self.adapter, ctx.settings.retry, section.crash_after_create)
+        self.applier = Applier(
+            name,
+            self.adapter,
+            ctx.settings.retry,
+            lambda label: label in self.cache.totals.workloads,
+            section.crash_after_create,
+        )
         self.publisher = StatusPublisher(
             name,
             ctx.worker_id,
