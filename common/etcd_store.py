@@ -253,6 +253,11 @@ class EtcdStore:
         self.endpoints = list(endpoints)
         self.timeout_s = timeout_s
         self.max_txn_ops = max_txn_ops
+        self.written_revision = 0
+        """The revision of the latest change made through this store: a watcher of the keys
+        it changed that has seen this revision has seen every change of this store. (A call
+        that changed nothing does not count: its answer's revision may be another client's
+        change, of keys such a watcher does not follow.)"""
         self._retry_policy = retry_policy or RetrySettings()
         self._client = Etcd3Client(self.endpoints, rpc_max_attempts=1)
         _follow_retry_policy_when_reconnecting(self._client, self._retry_policy)
@@ -348,7 +353,7 @@ class EtcdStore:
         response = await self._call(
             "put", lambda: self._kv_service.put(key, value, lease=lease, timeout=self.timeout_s)
         )
-        return int(response.header.revision)
+        return self._written(int(response.header.revision))
 
     async def delete(self, key: str, *, prefix: bool = False) -> int:
         """Delete a key (or every key under a prefix); returns how many were deleted."""
@@ -357,6 +362,8 @@ class EtcdStore:
             "delete",
             lambda: self._kv_service.delete(key, range_end=range_end, timeout=self.timeout_s),
         )
+        if response.deleted:
+            self._written(int(response.header.revision))
         return int(response.deleted)
 
     async def txn(
@@ -388,10 +395,14 @@ class EtcdStore:
             at_most_once=at_most_once,
         )
         _PLAIN_TXN_SECONDS.observe(time.perf_counter() - started)
-        return TxnResult(
-            bool(response.succeeded),
-            int(response.header.revision),
-        )
+        revision = int(response.header.revision)
+        if success if response.succeeded else failure:
+            self._written(revision)
+        return TxnResult(bool(response.succeeded), revision)
+
+    def _written(self, revision: int) -> int:
+        self.written_revision = max(self.written_revision, revision)
+        return revision
 
     async def fenced_txn(
         self,

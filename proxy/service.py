@@ -1,7 +1,10 @@
 """The public fed.v1.Federation API, served by every replica.
 
 Reads come from the replica's cache. Writes run on the leader; a follower forwards them
-(once: a forwarded call that reaches a non-leader gets UNAVAILABLE, never a loop).
+(once: a forwarded call that reaches a non-leader gets UNAVAILABLE, never a loop). A write's
+answer carries, in its trailing metadata, the leader's latest etcd write revision; a follower
+answers a forwarded write only once its cache has reached that revision, so a client's next
+read on the replica it talks to sees what it wrote.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf.message import Message
 
+from common.etcd_store import EtcdStore
 from common.retry import ChannelOption
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
 from proxy import fleet, metrics
@@ -33,6 +37,7 @@ from proxy.write_round import validate_spec
 
 _log = logging.getLogger(__name__)
 FORWARDED = "x-fed-forwarded"
+REVISION = "x-fed-revision"
 _UNKNOWN = types_pb2.CLUSTER_HEALTH_UNKNOWN
 _DEFAULT_PAGE = 500
 
@@ -41,6 +46,7 @@ class Node(Protocol):
     """What the service needs of the process it runs in."""
 
     cache: FedCache
+    store: EtcdStore
     engine: Engine
     router: WorkerRouter
     settings: ProxySection
@@ -134,7 +140,10 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         try:
             duties = self._node.duties
             if duties is not None and duties.leadership.is_leader:
-                return await local(duties, method, request)
+                answer = await local(duties, method, request)
+                revision = self._node.store.written_revision
+                context.set_trailing_metadata(((REVISION, str(revision)),))
+                return answer
             return await self._forward(method, request, context)
         except ApiError as error:
             outcome = error.code.name
@@ -149,17 +158,33 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         if metadata.get(FORWARDED) or address is None:
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "no leader is available; retry shortly")
         stub = federation_pb2_grpc.FederationStub(self._channel(address))
-        call = getattr(stub, method)
         metrics.FORWARDED.labels(method).inc()
+        call = getattr(stub, method)(
+            request,
+            timeout=self._node.settings.forward_timeout_s,
+            metadata=((FORWARDED, self._node.proxy_id),),
+        )
         try:
-            response: Message = await call(
-                request,
-                timeout=self._node.settings.forward_timeout_s,
-                metadata=((FORWARDED, self._node.proxy_id),),
-            )
+            response: Message = await call
         except grpc.aio.AioRpcError as error:
             raise ApiError(error.code(), error.details() or "the leader failed") from error
+        revision = _revision(await call.trailing_metadata())
+        await self._catch_up(revision)
+        context.set_trailing_metadata(((REVISION, str(revision)),))
         return response
+
+    async def _catch_up(self, revision: int) -> None:
+        """Wait until this replica's cache holds `revision` (a forwarded write's); a cache
+        that cannot catch up in time is logged, and the write answered all the same."""
+        try:
+            await self._node.cache.wait_for_revision(
+                revision, timeout_s=self._node.settings.forward_timeout_s
+            )
+        except TimeoutError:
+            _log.warning(
+                "answering a forwarded write before the cache caught up with it",
+                extra={"revision": revision, "cache_revision": self._node.cache.revision},
+            )
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
@@ -330,6 +355,14 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     async def close(self) -> None:
         await asyncio.gather(*(channel.close() for channel in self._channels.values()))
         self._channels.clear()
+
+
+def _revision(metadata: Any) -> int:
+    """The revision a leader's answer carries (0 from a leader that sends none)."""
+    for key, value in metadata or ():
+        if key == REVISION and str(value).isdigit():
+            return int(value)
+    return 0
 
 
 def _selection(selector: types_pb2.LabelSelector) -> Selection:

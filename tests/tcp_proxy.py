@@ -18,6 +18,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._replies_dropped = False
         self._drop_after: bytes | None = None
+        self._replies_flow = asyncio.Event()
+        self._replies_flow.set()
 
     @property
     def endpoint(self) -> str:
@@ -30,6 +32,13 @@ class TcpProxy:
         """Once a request holding `after` has passed, and until the next `reset`, requests still
         reach the server but nothing it sends back reaches the client."""
         self._drop_after = after
+
+    def hold_replies(self) -> None:
+        """Until `release`, what the server sends waits in the forwarder (requests pass)."""
+        self._replies_flow.clear()
+
+    def release(self) -> None:
+        self._replies_flow.set()
 
     async def cut(self) -> None:
         """Stop accepting and drop every open connection (the client sees a disconnect)."""
@@ -68,6 +77,8 @@ class TcpProxy:
             while data := await reader.read(65536):
                 if reply and self._replies_dropped:
                     continue
+                if reply:
+                    await self._replies_flow.wait()
                 if not reply and self._drop_after is not None and self._drop_after in data:
                     self._replies_dropped = True
                 writer.write(data)

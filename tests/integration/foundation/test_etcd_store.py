@@ -52,6 +52,23 @@ async def test_txn_compare_decides_the_branch(store: EtcdStore, keys: Keys) -> N
     assert await store.get(key) is None
 
 
+async def test_written_revision_follows_changes_only(
+    store: EtcdStore, keys: Keys, etcd: EmbeddedEtcd
+) -> None:
+    """A call that changed nothing leaves it: its revision may be another client's change."""
+    key = keys.cluster_spec("c1")
+    created = await store.txn([Compare.absent(key)], [Put(key, b"v1")])
+    assert store.written_revision == created.revision
+    async with EtcdStore([etcd.endpoint]) as other:
+        elsewhere = await other.put("/elsewhere/key", b"x")
+    refused = await store.txn([Compare.absent(key)], [Put(key, b"v2")])
+    assert not refused.succeeded and refused.revision == elsewhere
+    assert await store.delete(keys.cluster_spec("c9")) == 0
+    assert store.written_revision == created.revision
+    assert await store.delete(key) == 1
+    assert store.written_revision > elsewhere
+
+
 async def test_fenced_txn_applies_only_under_the_current_epoch(
     store: EtcdStore, keys: Keys
 ) -> None:
