@@ -1,10 +1,10 @@
 """The public fed.v1.Federation API, served by every replica.
 
 Reads come from the replica's cache. Writes run on the leader; a follower forwards them
-(once: a forwarded call that reaches a non-leader gets UNAVAILABLE, never a loop). A write's
-answer carries, in its trailing metadata, the leader's latest etcd write revision; a follower
-answers a forwarded write only once its cache has reached that revision, so a client's next
-read on the replica it talks to sees what it wrote.
+(once: a forwarded call that reaches a non-leader gets UNAVAILABLE, never a loop). The
+leader's answer to a forwarded write carries, in its trailing metadata, the leader's latest
+etcd write revision; the follower answers only once its cache has reached that revision, so
+a client's next read on the replica it talks to sees what it wrote.
 """
 
 from __future__ import annotations
@@ -141,8 +141,9 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             duties = self._node.duties
             if duties is not None and duties.leadership.is_leader:
                 answer = await local(duties, method, request)
-                revision = self._node.store.written_revision
-                context.set_trailing_metadata(((REVISION, str(revision)),))
+                if _forwarded(context):
+                    revision = self._node.store.written_revision
+                    context.set_trailing_metadata(((REVISION, str(revision)),))
                 return answer
             return await self._forward(method, request, context)
         except ApiError as error:
@@ -355,6 +356,11 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     async def close(self) -> None:
         await asyncio.gather(*(channel.close() for channel in self._channels.values()))
         self._channels.clear()
+
+
+def _forwarded(context: Any) -> bool:
+    """Whether the call came from a follower (only such an answer needs the revision)."""
+    return any(key == FORWARDED for key, _ in context.invocation_metadata() or ())
 
 
 def _revision(metadata: Any) -> int:
