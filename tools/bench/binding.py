@@ -14,19 +14,16 @@ import argparse
 import asyncio
 import json
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from client import FederationClient
-from fed.v1 import federation_pb2, types_pb2
-from tools.bench.failover import spec, wait
+from fed.v1 import federation_pb2
+from tools.bench.failover import place_until_ready
 from tools.bench.proc import cpu_seconds
 from tools.devstack.stack import Member, Stack, StackConfig, StackInfo, down
-
-READY = types_pb2.WORKLOAD_PHASE_READY
 
 
 def worker_calls(metrics_address: str) -> dict[str, float]:
@@ -56,14 +53,7 @@ async def measure(stack: StackInfo, workloads: int) -> dict[str, object]:
         topology = await fed.call("GetTopology", federation_pb2.GetTopologyRequest())
         leader = next(p.name for p in stack.proxies if p.address == topology.leader.member.address)
         before = {m.name: cpu_seconds(m.pid) for m in members}
-        started = time.monotonic()
-        for first in range(0, workloads, 100):
-            await asyncio.gather(
-                *(fed.place(spec(i)) for i in range(first, min(workloads, first + 100)))
-            )
-        placed_s = time.monotonic() - started
-        await wait(fed, lambda ws: all(w.phase == READY for w in ws), 300)
-        ready_s = time.monotonic() - started
+        placed_s, ready_s = await place_until_ready(fed, workloads)
         cpu = cpu_per_workload(members, before, workloads)
         calls: dict[str, float] = {}
         for worker in topology.workers:

@@ -195,19 +195,24 @@ def ledger_for(workload: types_pb2.Workload) -> Ledger:
 KEYS = Keys("/t")
 
 
-def plan_scale(workload: types_pb2.Workload, replicas: int, *clusters: Fake) -> Prepared:
-    """One ScaleWorkload of `workload` planned by a RoundPlanner over `clusters` (in a loop)."""
-    key = (workload.spec.namespace, workload.spec.name)
+def planner_for(workload: types_pb2.Workload, *clusters: Fake) -> RoundPlanner:
+    """A writer's RoundPlanner holding `workload` and its reservations, over `clusters`."""
     snapshot = fleet(*clusters)
-    planner = RoundPlanner(
+    return RoundPlanner(
         KEYS,
         Engine(),
         ledger_for(workload),
-        {key: workload},
+        {(workload.spec.namespace, workload.spec.name): workload},
         UnsavedAnswers(KEYS),
         lambda: snapshot,
         KnownRecords(),
     )
+
+
+def plan_scale(workload: types_pb2.Workload, replicas: int, *clusters: Fake) -> Prepared:
+    """One ScaleWorkload of `workload` planned by a RoundPlanner over `clusters` (in a loop)."""
+    key = (workload.spec.namespace, workload.spec.name)
+    planner = planner_for(workload, *clusters)
     request = federation_pb2.ScaleWorkloadRequest(
         request_id="s-1", namespace=key[0], name=key[1], replicas=replicas
     )

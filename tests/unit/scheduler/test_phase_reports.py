@@ -5,37 +5,22 @@ from __future__ import annotations
 from unit.scheduler.scheduler_fleet import (
     KEYS,
     PENDING_REMOVAL,
-    fleet,
-    ledger_for,
+    planner_for,
     with_pending_removal,
 )
 from unit.scheduler.scheduler_fleet import workload_record as record
 
 from common.etcd_store import Put
 from fed.v1 import types_pb2
-from proxy.known_records import KnownRecords
 from proxy.scheduler.batcher import Pending
-from proxy.scheduler.engine import Engine
-from proxy.write_round import PartReport, PhaseReport, Prepared, RoundPlanner
-from tools.bench.planner import UnsavedAnswers
+from proxy.write_round import PartReport, PhaseReport, Prepared
 
 Phase = types_pb2.WorkloadPhase
 
 
 def plan_report(workload: types_pb2.Workload, *parts: PartReport) -> Prepared:
-    key = (workload.spec.namespace, workload.spec.name)
-    snapshot = fleet()
-    planner = RoundPlanner(
-        KEYS,
-        Engine(),
-        ledger_for(workload),
-        {key: workload},
-        UnsavedAnswers(KEYS),
-        lambda: snapshot,
-        KnownRecords(),
-    )
-    item = Prepared(Pending(PhaseReport(*key, parts)))
-    planner.plan([item], epoch=1)
+    item = Prepared(Pending(PhaseReport(workload.spec.namespace, workload.spec.name, parts)))
+    planner_for(workload).plan([item], epoch=1)
     return item
 
 
