@@ -17,13 +17,12 @@ from collections.abc import Callable
 
 import grpc
 
+from common.status_codes import code_of
 from fed.v1 import worker_pb2, worker_pb2_grpc
 from proxy.scheduler.batcher import Batcher, Pending
 
 MAX_ITEMS = 256
 """Calls per Batch RPC (a worker takes up to 1,000)."""
-
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 Item = worker_pb2.BatchItem
 Result = worker_pb2.BatchResult
@@ -70,10 +69,10 @@ class WorkerBatches:
         for pending, result in zip(batch, response.results, strict=True):
             if pending.future.done():  # its caller gave up
                 continue
-            if result.code == grpc.StatusCode.OK.value[0]:
+            code = code_of(result.code)
+            if code == grpc.StatusCode.OK:
                 pending.future.set_result(result)
             else:
-                code = _CODES.get(result.code, grpc.StatusCode.UNKNOWN)
                 pending.future.set_exception(rpc_error(code, result.message))
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from common.status_codes import number
 from fed.v1 import types_pb2, worker_pb2, worker_pb2_grpc
 from worker import convert, metrics
 from worker.agent import Agent
@@ -39,7 +40,6 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _RESERVED_PREFIX = "fed.io/"
 MAX_BATCH_ITEMS = 1000
 _BATCH_METHODS = {"apply": "Apply", "remove": "Remove", "status": "GetWorkloadStatus"}
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 _log = logging.getLogger(__name__)
 
 
@@ -233,6 +233,7 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
     ) -> worker_pb2.BatchResult:
         """One item, answered as its unary call would be (and timed under that call's name)."""
         started = time.perf_counter()
+        code = grpc.StatusCode.OK
         kind = item.WhichOneof("call")
         method = _BATCH_METHODS.get(kind or "", "Batch")
         try:
@@ -249,8 +250,8 @@ class WorkerService(worker_pb2_grpc.WorkerServicer):
             if failure is None:
                 _log.exception("batch item failed", extra={"method": method})
                 failure = RpcFailure(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-            result = worker_pb2.BatchResult(code=failure.code.value[0], message=str(failure))
-        code = _CODES[result.code]
+            code = failure.code
+            result = worker_pb2.BatchResult(code=number(code), message=str(failure))
         metrics.RPC_SECONDS.labels(method, code.name).observe(time.perf_counter() - started)
         return result
 

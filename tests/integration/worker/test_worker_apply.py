@@ -12,6 +12,7 @@ from integration.worker.worker_support import WorkerThread, wait_for, worker_set
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.keys import Keys
+from common.status_codes import number
 from fed.v1 import types_pb2, worker_pb2
 from tools.kubesim import SimThread
 
@@ -171,11 +172,11 @@ def test_a_batch_answers_each_call_as_its_unary_call_would(worker: WorkerThread)
         worker_pb2.BatchItem(),
     )
     assert (applied.code, applied.apply.created, applied.apply.replicas) == (0, True, 3)
-    assert invalid.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert invalid.code == number(grpc.StatusCode.INVALID_ARGUMENT)
     assert invalid.message.startswith("replicas") and not invalid.HasField("apply")
-    assert unassigned.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert unassigned.code == number(grpc.StatusCode.UNAVAILABLE)
     assert "not assigned" in unassigned.message
-    assert empty.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert empty.code == number(grpc.StatusCode.INVALID_ARGUMENT)
     assert empty.message.startswith("items[3]")
     (status,) = batch(
         worker, worker_pb2.BatchItem(status=worker_pb2.GetWorkloadStatusRequest(**web))

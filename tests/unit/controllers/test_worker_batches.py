@@ -8,10 +8,9 @@ from typing import Any, cast
 import grpc
 import pytest
 
+from common.status_codes import number
 from fed.v1 import worker_pb2
 from proxy.worker_batches import WorkerBatches, rpc_error
-
-OK = grpc.StatusCode.OK.value[0]
 
 
 def status_item(name: str) -> worker_pb2.BatchItem:
@@ -48,7 +47,7 @@ class FakeStub:
     @staticmethod
     def _answer(name: str) -> worker_pb2.BatchResult:
         if name.startswith("bad"):
-            code = grpc.StatusCode.FAILED_PRECONDITION.value[0]
+            code = number(grpc.StatusCode.FAILED_PRECONDITION)
             return worker_pb2.BatchResult(code=code, message=f"{name} refused")
         return worker_pb2.BatchResult(status=worker_pb2.WorkloadStatus(message=name))
 
