@@ -1,8 +1,14 @@
 """A short batching window: requests arriving within a few ms are handled as one batch.
 
-The first request of a batch opens the window; the batch closes when the window ends or
-when it holds `max_size` requests. One batch is processed at a time, so the next window
-fills while the previous batch commits.
+One batch is processed at a time. When the batcher is free and finds a request queued, it
+opens the window; the batch closes when the window ends or when it holds `max_size`
+requests. Requests that arrive while a batch commits wait for it, then for the window.
+
+The window deliberately opens when the batcher is free, not at the first request's arrival.
+Opening it at arrival (a request that waited behind a commit goes at once) was measured in
+tools/bench/placement.py: p50 at 1,000 placements/s 0.8 ms lower, p99 no better, and 8-12%
+fewer placements/s under load, because batches shrank from ~9.5 to ~6 requests and each
+batch costs a commit and a watch response.
 """
 
 from __future__ import annotations
