@@ -21,7 +21,10 @@ def _gpu_grades() -> list[int]:
 
 
 def _pod_grades() -> list[int]:
-    return [0, 1, 8, 32, 110]
+    """Powers of two up to the kubelet's default 110: a node with 77 free slots shows 64.
+    With [0, 1, 8, 32, 110] it showed 32, and a drill moving ~390 replicas onto two
+    six-node clusters found room for only 384 until the first moves' pods appeared."""
+    return [0, 1, 8, 16, 32, 64, 110]
 
 
 @dataclasses.dataclass
