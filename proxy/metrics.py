@@ -15,6 +15,11 @@ REQUEST_SECONDS = Histogram(
 FORWARDED = Counter(
     "fed_proxy_forwarded_total", "Writes this follower forwarded to the leader", ["method"]
 )
+FORWARD_BATCH_SIZE = Histogram(
+    "fed_proxy_forward_batch_size",
+    "Writes this follower forwarded to the leader in one ForwardWrites call",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 BATCH_SIZE = Histogram(
     "fed_scheduler_batch_size",
     "Writes handled in one batching round",

@@ -26,9 +26,10 @@ from common.etcd_store import EtcdStore
 from common.keys import Keys
 from common.membership import Registration
 from common.metrics import MetricsServer, start_metrics_server
-from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from fed.v1 import federation_pb2, federation_pb2_grpc, replica_pb2, replica_pb2_grpc, types_pb2
 from proxy.cache import FedCache
 from proxy.leader import LeaderDuties
+from proxy.replica_service import ReplicaService
 from proxy.routing import WorkerRouter
 from proxy.scheduler.engine import Engine
 from proxy.service import FederationService, cluster_info
@@ -36,6 +37,7 @@ from proxy.settings import ProxySettings
 
 _log = logging.getLogger(__name__)
 SERVICE = federation_pb2.DESCRIPTOR.services_by_name["Federation"].full_name
+REPLICA_SERVICE = replica_pb2.DESCRIPTOR.services_by_name["Replica"].full_name
 LEADER_SERVICE = "fed.v1.FederationLeader"
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -88,9 +90,13 @@ class ProxyNode:
         await self.store.connect()
         await self.cache.start()
         federation_pb2_grpc.add_FederationServicer_to_server(self._service, self._server)
+        replica_pb2_grpc.add_ReplicaServicer_to_server(
+            ReplicaService(self._service, self.store), self._server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
-            (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (SERVICE, REPLICA_SERVICE,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME),
             self._server,
         )  # fmt: skip

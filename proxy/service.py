@@ -1,10 +1,11 @@
 """The public fed.v1.Federation API, served by every replica.
 
 Reads come from the replica's cache. Writes run on the leader; a follower forwards them
-(once: a forwarded call that reaches a non-leader gets UNAVAILABLE, never a loop). The
-leader's answer to a forwarded write carries, in its trailing metadata, the leader's latest
-etcd write revision; the follower answers only once its cache has reached that revision, so
-a client's next read on the replica it talks to sees what it wrote.
+once (a forwarded write that reaches a non-leader gets UNAVAILABLE, never a loop): workload
+writes in batches (proxy.forwarded_writes, the Replica service), the others alone. The
+leader's answers carry its latest etcd write revision; the follower answers only once its
+cache has reached that revision, so a client's next read on the replica it talks to sees
+what it wrote.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from google.protobuf.message import Message
 
 from common.etcd_store import EtcdStore
 from common.retry import ChannelOption
-from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from fed.v1 import federation_pb2, federation_pb2_grpc, replica_pb2_grpc, types_pb2
 from proxy import fleet, metrics
 from proxy.cache import FedCache
 from proxy.errors import ApiError, check_name, invalid, not_found
+from proxy.forwarded_writes import WriteForwarder
 from proxy.leader import LeaderDuties
 from proxy.routing import WorkerRouter
 from proxy.scheduler.engine import Engine
@@ -36,6 +38,23 @@ from proxy.settings import ProxySection
 from proxy.write_round import validate_spec
 
 _log = logging.getLogger(__name__)
+LocalWrite = Callable[[LeaderDuties, str, Message], Awaitable[Message]]
+WRITES: dict[str, tuple[type[Message], type[Message]]] = {
+    "PlaceWorkload": (federation_pb2.PlaceWorkloadRequest, federation_pb2.PlaceWorkloadResponse),
+    "ScaleWorkload": (federation_pb2.ScaleWorkloadRequest, federation_pb2.ScaleWorkloadResponse),
+    "DeleteWorkload": (federation_pb2.DeleteWorkloadRequest, federation_pb2.DeleteWorkloadResponse),
+    "RegisterCluster": (federation_pb2.RegisterClusterRequest, federation_pb2.ClusterInfo),
+    "RemoveCluster": (federation_pb2.RemoveClusterRequest, federation_pb2.RemoveClusterResponse),
+    "CordonCluster": (federation_pb2.CordonClusterRequest, federation_pb2.ClusterInfo),
+    "UncordonCluster": (federation_pb2.UncordonClusterRequest, federation_pb2.ClusterInfo),
+    "StartFailover": (federation_pb2.StartFailoverRequest, types_pb2.Operation),
+    "Rebalance": (federation_pb2.RebalanceRequest, types_pb2.Operation),
+}
+"""The Federation writes (the leader runs them; followers forward them): request and
+response types by method."""
+BATCHED_WRITES = frozenset({"PlaceWorkload", "ScaleWorkload", "DeleteWorkload"})
+"""The writes a follower forwards in ForwardWrites batches: frequent, and answered within
+the leader's batching window and commit."""
 FORWARDED = "x-fed-forwarded"
 REVISION = "x-fed-revision"
 _UNKNOWN = types_pb2.CLUSTER_HEALTH_UNKNOWN
@@ -60,33 +79,49 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     def __init__(self, node: Node, channel_options: Sequence[ChannelOption] = ()) -> None:
         self._node = node
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._replicas: dict[str, replica_pb2_grpc.ReplicaAsyncStub] = {}
         self._channel_options = list(channel_options)
+        self._forwarder = WriteForwarder(
+            self._replica, node.proxy_id, timeout_s=node.settings.forward_timeout_s
+        )
+        self._local: dict[str, LocalWrite] = {
+            "PlaceWorkload": self._workload_write,
+            "ScaleWorkload": self._workload_write,
+            "DeleteWorkload": self._workload_write,
+            "RegisterCluster": _admin("register"),
+            "RemoveCluster": _admin("remove"),
+            "CordonCluster": _admin("cordon"),
+            "UncordonCluster": _admin("uncordon"),
+            "StartFailover": self._failover,
+            "Rebalance": self._rebalance,
+        }
+        """What runs each write on the leader (the methods of WRITES)."""
 
     # ------------------------------------------------------------- writes
 
     async def PlaceWorkload(self, request: Any, context: Any) -> Any:
-        return await self._write("PlaceWorkload", request, context, self._workload_write)
+        return await self._write("PlaceWorkload", request, context)
 
     async def ScaleWorkload(self, request: Any, context: Any) -> Any:
-        return await self._write("ScaleWorkload", request, context, self._workload_write)
+        return await self._write("ScaleWorkload", request, context)
 
     async def DeleteWorkload(self, request: Any, context: Any) -> Any:
-        return await self._write("DeleteWorkload", request, context, self._workload_write)
+        return await self._write("DeleteWorkload", request, context)
 
     async def RegisterCluster(self, request: Any, context: Any) -> Any:
-        return await self._write("RegisterCluster", request, context, _admin("register"))
+        return await self._write("RegisterCluster", request, context)
 
     async def RemoveCluster(self, request: Any, context: Any) -> Any:
-        return await self._write("RemoveCluster", request, context, _admin("remove"))
+        return await self._write("RemoveCluster", request, context)
 
     async def CordonCluster(self, request: Any, context: Any) -> Any:
-        return await self._write("CordonCluster", request, context, _admin("cordon"))
+        return await self._write("CordonCluster", request, context)
 
     async def UncordonCluster(self, request: Any, context: Any) -> Any:
-        return await self._write("UncordonCluster", request, context, _admin("uncordon"))
+        return await self._write("UncordonCluster", request, context)
 
     async def StartFailover(self, request: Any, context: Any) -> Any:
-        return await self._write("StartFailover", request, context, self._failover)
+        return await self._write("StartFailover", request, context)
 
     @staticmethod
     async def _failover(duties: LeaderDuties, method: str, request: Message) -> Message:
@@ -95,7 +130,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         return await duties.failover.start(request)  # type: ignore[arg-type]
 
     async def Rebalance(self, request: Any, context: Any) -> Any:
-        return await self._write("Rebalance", request, context, self._rebalance)
+        return await self._write("Rebalance", request, context)
 
     @staticmethod
     async def _rebalance(duties: LeaderDuties, method: str, request: Any) -> Message:
@@ -128,51 +163,79 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
         return await duties.writer.submit((method, request))
 
-    async def _write(
-        self,
-        method: str,
-        request: Message,
-        context: Any,
-        local: Callable[[LeaderDuties, str, Message], Awaitable[Message]],
-    ) -> Message:
+    async def _write(self, method: str, request: Message, context: Any) -> Message:
+        try:
+            return await self._timed(method, self._lead_or_forward(method, request, context))
+        except ApiError as error:
+            await context.abort(error.code, error.message)
+        raise AssertionError("abort raises")
+
+    async def _lead_or_forward(self, method: str, request: Message, context: Any) -> Message:
+        duties = self._node.duties
+        if duties is None or not duties.leadership.is_leader:
+            return await self._forward(method, request, context)
+        answer = await self._local[method](duties, method, request)
+        if _forwarded(context):  # forwarded alone, as a Federation call
+            revision = self._node.store.written_revision
+            context.set_trailing_metadata(((REVISION, str(revision)),))
+        return answer
+
+    async def write_here(self, method: str, request: Message) -> Message:
+        """Run a forwarded write on this replica; UNAVAILABLE unless it leads (a forwarded
+        write is never forwarded again)."""
+        duties = self._node.duties
+        if duties is None or not duties.leadership.is_leader:
+            raise ApiError(grpc.StatusCode.UNAVAILABLE, "this replica does not lead; retry")
+        return await self._timed(method, self._local[method](duties, method, request))
+
+    @staticmethod
+    async def _timed(method: str, call: Awaitable[Message]) -> Message:
         started = time.perf_counter()
         outcome = "OK"
         try:
-            duties = self._node.duties
-            if duties is not None and duties.leadership.is_leader:
-                answer = await local(duties, method, request)
-                if _forwarded(context):
-                    revision = self._node.store.written_revision
-                    context.set_trailing_metadata(((REVISION, str(revision)),))
-                return answer
-            return await self._forward(method, request, context)
+            return await call
         except ApiError as error:
             outcome = error.code.name
-            await context.abort(error.code, error.message)
+            raise
         finally:
             metrics.request_seconds(method, outcome).observe(time.perf_counter() - started)
-        raise AssertionError("abort raises")
 
     async def _forward(self, method: str, request: Message, context: Any) -> Message:
-        metadata = dict(context.invocation_metadata() or ())
+        """Workload writes go in ForwardWrites batches; the rare admin and operation writes,
+        which may take seconds (a registration reaches the cluster), go alone as Federation
+        calls so that they never hold up a batch."""
         address = self._node.leader_address()
-        if metadata.get(FORWARDED) or address is None:
+        if _forwarded(context) or address is None:
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "no leader is available; retry shortly")
-        stub = federation_pb2_grpc.FederationStub(self._channel(address))
         metrics.FORWARDED.labels(method).inc()
+        try:
+            if method in BATCHED_WRITES:
+                response, revision = await self._forward_batched(address, method, request)
+            else:
+                response, revision = await self._forward_alone(address, method, request)
+        except grpc.aio.AioRpcError as error:
+            raise ApiError(error.code(), error.details() or "the leader failed") from error
+        await self._catch_up(revision)
+        context.set_trailing_metadata(((REVISION, str(revision)),))
+        return response
+
+    async def _forward_batched(
+        self, address: str, method: str, request: Message
+    ) -> tuple[Message, int]:
+        answer = await self._forwarder.forward(address, method, request)
+        return WRITES[method][1].FromString(answer.response), answer.revision
+
+    async def _forward_alone(
+        self, address: str, method: str, request: Message
+    ) -> tuple[Message, int]:
+        stub = federation_pb2_grpc.FederationStub(self._channel(address))
         call = getattr(stub, method)(
             request,
             timeout=self._node.settings.forward_timeout_s,
             metadata=((FORWARDED, self._node.proxy_id),),
         )
-        try:
-            response: Message = await call
-        except grpc.aio.AioRpcError as error:
-            raise ApiError(error.code(), error.details() or "the leader failed") from error
-        revision = _revision(await call.trailing_metadata())
-        await self._catch_up(revision)
-        context.set_trailing_metadata(((REVISION, str(revision)),))
-        return response
+        response: Message = await call
+        return response, _revision(await call.trailing_metadata())
 
     async def _catch_up(self, revision: int) -> None:
         """Wait until this replica's cache holds `revision` (a forwarded write's); a cache
@@ -186,6 +249,12 @@ class FederationService(federation_pb2_grpc.FederationServicer):
                 "answering a forwarded write before the cache caught up with it",
                 extra={"revision": revision, "cache_revision": self._node.cache.revision},
             )
+
+    def _replica(self, address: str) -> replica_pb2_grpc.ReplicaAsyncStub:
+        stub = self._replicas.get(address)
+        if stub is None:
+            stub = self._replicas[address] = replica_pb2_grpc.ReplicaStub(self._channel(address))
+        return stub
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
@@ -354,8 +423,10 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         raise AssertionError("abort raises")
 
     async def close(self) -> None:
+        await self._forwarder.close()
         await asyncio.gather(*(channel.close() for channel in self._channels.values()))
         self._channels.clear()
+        self._replicas.clear()
 
 
 def _forwarded(context: Any) -> bool:

@@ -246,6 +246,54 @@ async def test_metrics_show_requests_forwarding_batches_and_plugins(
     assert f"fed_reservations {float(reservations)}" in on_leader
 
 
+async def test_writes_reaching_a_follower_together_reach_the_leader_in_few_calls(
+    proxies: list[ProxyProcess],
+    clusters: dict[str, str],
+    store: EtcdStore,
+    keys: Keys,
+    heartbeats: None,
+) -> None:
+    """The follower forwards concurrent writes in ForwardWrites batches; each keeps its own
+    answer (a refusal names the field) and is readable on the follower once answered."""
+    leader, followers = await leader_of(proxies)
+    await register_all(stub(leader.address), clusters)
+    api = stub(followers[0].address)
+    names = [f"fw-{index}" for index in range(30)]
+    requests = [
+        federation_pb2.PlaceWorkloadRequest(request_id=name, spec=workload(name, 1, cpu=100))
+        for name in names
+    ]
+    requests.append(
+        federation_pb2.PlaceWorkloadRequest(request_id="fw-bad", spec=workload("fw-bad", -1))
+    )
+    outcomes = await asyncio.gather(
+        *(api.PlaceWorkload(request) for request in requests), return_exceptions=True
+    )
+    *placed, refused = outcomes
+    assert isinstance(refused, grpc.aio.AioRpcError)
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "spec.replicas" in (refused.details() or "")
+    for name, answer in zip(names, placed, strict=True):
+        assert isinstance(answer, federation_pb2.PlaceWorkloadResponse), answer
+        assert answer.workload.spec.name == name
+        read = await api.GetWorkload(
+            federation_pb2.GetWorkloadRequest(namespace="team-a", name=name)
+        )
+        assert read.generation == answer.workload.generation
+    member = types_pb2.MemberRecord.FromString(
+        (await store.get(keys.proxy(followers[0].name))).value  # type: ignore[union-attr]
+    )
+    url = f"http://{member.metrics_address}/metrics"
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    samples = dict(
+        line.rsplit(" ", 1)
+        for line in text.splitlines()
+        if line.startswith("fed_proxy_forward_batch_size_")
+    )
+    assert float(samples["fed_proxy_forward_batch_size_sum"]) == len(requests)
+    assert float(samples["fed_proxy_forward_batch_size_count"]) < len(requests)
+
+
 async def test_repeated_request_ids_get_their_first_answer_whatever_changed_since(
     proxies: list[ProxyProcess],
     clusters: dict[str, str],

@@ -1,0 +1,91 @@
+"""The leader's CPU per placement when clients write through a follower.
+
+Every write runs on the leader; a follower forwards the writes its clients send. One run
+starts an embedded etcd, the placement benchmark's fleet of published clusters, a leader and
+one follower, and drives the follower with the placement benchmark's closed loop of N
+clients. It prints placements/s, latency, and the CPU per placement of the leader, the
+follower and etcd; the last line is one JSON object.
+
+    python -m tools.bench.forwarding [--clients 64] [--clusters 20] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import grpc
+
+from common.etcd_launcher import EmbeddedEtcd
+from common.keys import Keys
+from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from tools.bench.placement import closed_loop, place_call, publish_fleet, wait_ready
+from tools.devstack.child import JsonLinesChild
+
+
+def proxy_child(name: str, endpoint: str, window_ms: float) -> JsonLinesChild:
+    return JsonLinesChild(
+        name, "proxy",
+        ["--etcd", endpoint, "--id", name, "--set", "etcd.prefix=/bench",
+         "--set", f"proxy.batch_window_ms={window_ms}",
+         "--set", "observability.log_level=WARNING", "--set", "etcd.max_txn_ops=128"],
+    )  # fmt: skip
+
+
+async def wait_following(address: str, leader: str, clusters: int) -> None:
+    """Until the follower knows the leader and sees every cluster Ready."""
+    api = federation_pb2_grpc.FederationStub(grpc.aio.insecure_channel(address))
+    for _ in range(400):
+        topology = await api.GetTopology(federation_pb2.GetTopologyRequest())
+        listed = await api.ListClusters(federation_pb2.ListClustersRequest())
+        ready = [c for c in listed.clusters if c.health.health == types_pb2.CLUSTER_HEALTH_READY]
+        if topology.leader.member.id == leader and len(ready) == clusters:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the follower did not see the leader and every cluster Ready")
+
+
+async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, object]:
+    stop_publishing = asyncio.Event()
+    publisher = asyncio.create_task(
+        publish_fleet(etcd.endpoint, Keys("/bench"), args.clusters, stop_publishing)
+    )
+    leader = proxy_child("leader", etcd.endpoint, args.window_ms)
+    follower: JsonLinesChild | None = None
+    try:
+        await wait_ready(leader.expect("ready", 20)[0]["address"], args.clusters)
+        follower = proxy_child("follower", etcd.endpoint, args.window_ms)
+        address = follower.expect("ready", 20)[0]["address"]
+        await wait_following(address, "leader", args.clusters)
+        await closed_loop(place_call(address, "warm"), args.clients, 1.0)
+        run = await closed_loop(
+            place_call(address, "f"),
+            args.clients,
+            args.seconds,
+            {"leader": leader.pid, "follower": follower.pid, "etcd": etcd.pid},
+        )
+    finally:
+        if follower is not None:
+            follower.stop()
+        leader.stop()
+        stop_publishing.set()
+        await publisher
+    return {"clients": args.clients, "clusters": args.clusters, "through_follower": run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--clusters", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--window-ms", type=float, default=2.0)
+    args = parser.parse_args()
+    with EmbeddedEtcd.create() as etcd:
+        results = asyncio.run(bench(args, etcd))
+    print(f"through a follower: {results['through_follower']}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
