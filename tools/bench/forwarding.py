@@ -3,10 +3,11 @@
 Every write runs on the leader; a follower forwards the writes its clients send. One run
 starts an embedded etcd, the placement benchmark's fleet of published clusters, a leader and
 one follower, and drives the follower with the placement benchmark's closed loop of N
-clients. It prints placements/s, latency, and the CPU per placement of the leader, the
-follower and etcd; the last line is one JSON object.
+clients (placements/s, latency, and the CPU per placement of the leader, the follower and
+etcd), then with its open loop at a fixed rate (latency at that rate). The last line is one
+JSON object.
 
-    python -m tools.bench.forwarding [--clients 64] [--clusters 20] [--seconds 5]
+    python -m tools.bench.forwarding [--clients 64] [--clusters 20] [--seconds 5] [--rate 1000]
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import grpc
 from common.etcd_launcher import EmbeddedEtcd
 from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
-from tools.bench.placement import closed_loop, place_call, publish_fleet, wait_ready
+from tools.bench.placement import closed_loop, open_loop, place_call, publish_fleet, wait_ready
 from tools.devstack.child import JsonLinesChild
 
 
@@ -65,13 +66,19 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
             args.seconds,
             {"leader": leader.pid, "follower": follower.pid, "etcd": etcd.pid},
         )
+        rated = await open_loop(place_call(address, "r"), args.rate, args.seconds)
     finally:
         if follower is not None:
             follower.stop()
         leader.stop()
         stop_publishing.set()
         await publisher
-    return {"clients": args.clients, "clusters": args.clusters, "through_follower": run}
+    return {
+        "clients": args.clients,
+        "clusters": args.clusters,
+        "through_follower": run,
+        f"through_follower_at_{int(args.rate)}_per_s": rated,
+    }
 
 
 def main() -> None:
@@ -79,11 +86,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--clusters", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--window-ms", type=float, default=2.0)
     args = parser.parse_args()
     with EmbeddedEtcd.create() as etcd:
         results = asyncio.run(bench(args, etcd))
     print(f"through a follower: {results['through_follower']}")
+    rated = f"through_follower_at_{int(args.rate)}_per_s"
+    print(f"{rated}: {results[rated]}")
     print(json.dumps(results))
 
 
