@@ -23,7 +23,7 @@ from common.status_codes import code_of
 from fed.v1 import replica_pb2, replica_pb2_grpc
 from proxy import metrics
 from proxy.errors import ApiError
-from proxy.scheduler.batcher import Batcher, Pending
+from proxy.scheduler.batcher import Batcher, Pending, settle
 
 MAX_WRITES = 256
 """Writes per ForwardWrites call (the leader takes up to 1,000)."""
@@ -81,16 +81,17 @@ class WriteForwarder:
                 grpc.StatusCode.INTERNAL,
                 f"the leader answered {len(response.answers)} of {len(batch)} writes",
             )
-        for pending, answer in zip(batch, response.answers, strict=True):
-            if pending.future.done():  # its caller gave up
-                continue
-            code = code_of(answer.code)
-            if code == grpc.StatusCode.OK:
-                pending.future.set_result(Answer(answer.response, response.revision))
-            else:
-                pending.future.set_exception(ApiError(code, answer.message))
+        revision = response.revision
+        settle(batch, [_outcome(answer, revision) for answer in response.answers])
 
     async def close(self) -> None:
         batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             await batcher.stop(ApiError(grpc.StatusCode.UNAVAILABLE, "the proxy is stopping"))
+
+
+def _outcome(answer: replica_pb2.ForwardedAnswer, revision: int) -> Answer | ApiError:
+    code = code_of(answer.code)
+    if code != grpc.StatusCode.OK:
+        return ApiError(code, answer.message)
+    return Answer(answer.response, revision)

@@ -19,7 +19,7 @@ import grpc
 
 from common.status_codes import code_of
 from fed.v1 import worker_pb2, worker_pb2_grpc
-from proxy.scheduler.batcher import Batcher, Pending
+from proxy.scheduler.batcher import Batcher, Pending, settle
 
 MAX_ITEMS = 256
 """Calls per Batch RPC (a worker takes up to 1,000)."""
@@ -66,16 +66,14 @@ class WorkerBatches:
                 grpc.StatusCode.INTERNAL,
                 f"worker {worker} answered {len(response.results)} of {len(batch)} calls",
             )
-        for pending, result in zip(batch, response.results, strict=True):
-            if pending.future.done():  # its caller gave up
-                continue
-            code = code_of(result.code)
-            if code == grpc.StatusCode.OK:
-                pending.future.set_result(result)
-            else:
-                pending.future.set_exception(rpc_error(code, result.message))
+        settle(batch, [_outcome(result) for result in response.results])
 
     async def close(self) -> None:
         batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             await batcher.stop(rpc_error(grpc.StatusCode.UNAVAILABLE, "the proxy is stopping"))
+
+
+def _outcome(result: Result) -> Result | grpc.aio.AioRpcError:
+    code = code_of(result.code)
+    return result if code == grpc.StatusCode.OK else rpc_error(code, result.message)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -112,3 +112,17 @@ class Batcher(Generic[ItemT, ResultT]):
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_exception(RuntimeError("batch ended without an answer"))
+
+
+def settle(
+    batch: Sequence[Pending[ItemT, ResultT]], outcomes: Sequence[ResultT | BaseException]
+) -> None:
+    """Answer each request of a processed batch with its own outcome, in order (a request
+    whose caller gave up is skipped)."""
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        if pending.future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            pending.future.set_exception(outcome)
+        else:
+            pending.future.set_result(outcome)

@@ -21,7 +21,14 @@ import grpc
 from common.etcd_launcher import EmbeddedEtcd
 from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
-from tools.bench.placement import closed_loop, open_loop, place_call, publish_fleet, wait_ready
+from tools.bench.placement import (
+    closed_loop,
+    load_arguments,
+    open_loop,
+    place_call,
+    publish_fleet,
+    wait_ready,
+)
 from tools.devstack.child import JsonLinesChild
 
 
@@ -82,13 +89,7 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--clusters", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rate", type=float, default=1000.0)
-    parser.add_argument("--window-ms", type=float, default=2.0)
-    args = parser.parse_args()
+    args = load_arguments(__doc__).parse_args()
     with EmbeddedEtcd.create() as etcd:
         results = asyncio.run(bench(args, etcd))
     print(f"through a follower: {results['through_follower']}")

@@ -279,14 +279,19 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def load_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The load generator's options, shared by the benchmarks that drive proxies with it."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--clusters", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--window-ms", type=float, default=2.0)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = load_arguments(__doc__).parse_args()
     with EmbeddedEtcd.create() as etcd:
         results = asyncio.run(bench(args, etcd))
     rated = f"proxy_at_{int(args.rate)}_per_s"
