@@ -52,19 +52,23 @@ class Batcher(Generic[ItemT, ResultT]):
         `max_size` while a window is open."""
         self._wakeup: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._processing: list[Pending[ItemT, ResultT]] = []
+        """The batch being processed (a stop fails it too: its callers must not wait forever)."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batcher")
 
     async def stop(self, reason: BaseException) -> None:
-        """Stop batching; everything still queued fails with `reason`."""
+        """Stop batching; the batch being processed and everything still queued fail with
+        `reason`."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        queued, self._queued = self._queued, []
-        for pending in queued:
+        unanswered = self._processing + self._queued
+        self._processing, self._queued = [], []
+        for pending in unanswered:
             if not pending.future.done():
                 pending.future.set_exception(reason)
 
@@ -98,9 +102,10 @@ class Batcher(Generic[ItemT, ResultT]):
         while True:
             await self._sleep(1, None)
             await self._sleep(self._max_size, self._window_s)
-            batch = self._queued[: self._max_size]
+            batch = self._processing = self._queued[: self._max_size]
             del self._queued[: self._max_size]
             await self._process_guarded(batch)
+            self._processing = []
 
     async def _process_guarded(self, batch: list[Pending[ItemT, ResultT]]) -> None:
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from proxy.scheduler.batcher import Batcher, Pending
 
 
@@ -36,3 +38,22 @@ async def test_a_lone_request_waits_out_the_window_then_goes_alone() -> None:
     assert await batcher.submit(7) == 7
     assert sizes == [1]
     await batcher.stop(RuntimeError("stopped"))
+
+
+async def test_stopping_fails_the_batch_being_processed_and_the_queued_ones() -> None:
+    processing = asyncio.Event()
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        processing.set()
+        await asyncio.Event().wait()  # a commit that never returns
+
+    batcher: Batcher[int, int] = Batcher(process, window_s=0.001, max_size=1)
+    batcher.start()
+    in_flight = asyncio.ensure_future(batcher.submit(1))
+    await processing.wait()
+    queued = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.sleep(0)
+    await batcher.stop(RuntimeError("leadership lost"))
+    for call in (in_flight, queued):
+        with pytest.raises(RuntimeError, match="leadership lost"):
+            await asyncio.wait_for(call, timeout=5)
