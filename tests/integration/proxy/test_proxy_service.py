@@ -220,18 +220,8 @@ async def test_metrics_show_requests_forwarding_batches_and_plugins(
     await register_all(stub(leader.address), clusters)
     request = federation_pb2.PlaceWorkloadRequest(request_id="m-1", spec=workload("metered", 2))
     await stub(followers[0].address).PlaceWorkload(request)
-    members = {
-        kv.key.rsplit("/", 1)[1]: types_pb2.MemberRecord.FromString(kv.value)
-        for kv in (await store.range(keys.proxies_prefix())).kvs
-    }
-
-    def scrape(proxy: ProxyProcess) -> str:
-        url = f"http://{members[proxy.name].metrics_address}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.read().decode()
-
-    on_leader = await asyncio.to_thread(scrape, leader)
-    on_follower = await asyncio.to_thread(scrape, followers[0])
+    on_leader = await scrape(store, keys, leader)
+    on_follower = await scrape(store, keys, followers[0])
     assert 'fed_proxy_request_seconds_count{method="PlaceWorkload",outcome="OK"} 1.0' in on_leader
     assert 'fed_proxy_forwarded_total{method="PlaceWorkload"} 1.0' in on_follower
     assert "fed_leader 1.0" in on_leader and "fed_leader 0.0" in on_follower
@@ -280,11 +270,7 @@ async def test_writes_reaching_a_follower_together_reach_the_leader_in_few_calls
             federation_pb2.GetWorkloadRequest(namespace="team-a", name=name)
         )
         assert read.generation == answer.workload.generation
-    member = types_pb2.MemberRecord.FromString(
-        (await store.get(keys.proxy(followers[0].name))).value  # type: ignore[union-attr]
-    )
-    url = f"http://{member.metrics_address}/metrics"
-    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read().decode())
+    text = await scrape(store, keys, followers[0])
     samples = dict(
         line.rsplit(" ", 1)
         for line in text.splitlines()
@@ -292,6 +278,19 @@ async def test_writes_reaching_a_follower_together_reach_the_leader_in_few_calls
     )
     assert float(samples["fed_proxy_forward_batch_size_sum"]) == len(requests)
     assert float(samples["fed_proxy_forward_batch_size_count"]) < len(requests)
+
+
+async def scrape(store: EtcdStore, keys: Keys, proxy: ProxyProcess) -> str:
+    """The proxy's /metrics page, at the address its member record gives."""
+    record = await store.get(keys.proxy(proxy.name))
+    assert record is not None, f"{proxy.name} is not registered"
+    url = f"http://{types_pb2.MemberRecord.FromString(record.value).metrics_address}/metrics"
+
+    def read() -> str:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+
+    return await asyncio.to_thread(read)
 
 
 async def test_repeated_request_ids_get_their_first_answer_whatever_changed_since(

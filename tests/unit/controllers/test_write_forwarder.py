@@ -98,11 +98,12 @@ async def test_a_lone_write_goes_at_once_and_those_arriving_meanwhile_go_next_to
         asyncio.create_task(forwarder.forward("leader:1", "DeleteWorkload", delete(name)))
         for name in ("b", "c")
     ]
-    await asyncio.sleep(0)
-    assert leader.batches == [["a"]], "nothing more goes while the first batch is out"
+    elsewhere = asyncio.create_task(forwarder.forward("leader:2", "DeleteWorkload", delete("d")))
+    await leader.sent(2)
+    assert leader.batches == [["a"], ["d"]], "another leader's batch went; this one waits"
     leader.release.set()
-    await asyncio.gather(first, *later)
-    assert leader.batches == [["a"], ["b", "c"]]
+    await asyncio.gather(first, *later, elsewhere)
+    assert leader.batches == [["a"], ["d"], ["b", "c"]]
     await forwarder.close()
 
 
