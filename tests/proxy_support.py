@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -162,3 +163,16 @@ async def leading(node: ProxyNode, keys: Keys) -> None:
             await changes.get()
     finally:
         node.cache.unsubscribe(changes)
+
+
+async def scrape(store: EtcdStore, keys: Keys, proxy: ProxyProcess) -> str:
+    """The proxy's /metrics page, at the address its member record gives."""
+    record = await store.get(keys.proxy(proxy.name))
+    assert record is not None, f"{proxy.name} is not registered"
+    url = f"http://{types_pb2.MemberRecord.FromString(record.value).metrics_address}/metrics"
+
+    def read() -> str:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+
+    return await asyncio.to_thread(read)

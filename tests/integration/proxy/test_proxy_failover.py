@@ -23,6 +23,7 @@ from proxy_support import (
     ProxyProcess,
     leader_of,
     register_all,
+    scrape,
     stub,
     workload,
 )
@@ -92,9 +93,75 @@ async def test_leader_sigkill_under_load_loses_doubles_and_over_commits_nothing(
     assert takeover_s <= 3.0
     assert exhausted, "the load must exceed the fleet, or capacity was never contested"
 
-    # Every acknowledged call, sent again to the new leader (most were answered by the killed
-    # one): its first answer, and no second effect (the counts below are taken after this).
+    assert len(acknowledged) + len(exhausted) == CLIENTS * PER_CLIENT + 1
     survivors = [stub(p.address) for p in proxies if p is not leader]
+    await assert_placed_once(survivors, store, keys, acknowledged, kubeconfigs)
+
+
+async def test_follower_sigkill_with_forwarded_batches_in_flight_loses_and_doubles_nothing(
+    proxies: list[ProxyProcess], store: EtcdStore, keys: Keys, tmp_path: Path, heartbeats: None
+) -> None:
+    """Every client writes through one follower, which forwards in ForwardWrites batches, and
+    that follower is SIGKILLed halfway: a write it had forwarded may be committed with its
+    answer lost, and the client's retry on another replica must get that answer, not a
+    second placement."""
+    leader, (doomed, other) = await leader_of(proxies)
+    async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
+        sim.write_files(tmp_path)
+        kubeconfigs = {n: (tmp_path / f"{n}.kubeconfig").read_text() for n in sim.clusters}
+        await register_all(stub(leader.address), kubeconfigs)
+
+    apis = [stub(doomed.address), stub(other.address), stub(leader.address)]
+    acknowledged: dict[str, federation_pb2.PlaceWorkloadResponse] = {}
+    exhausted: set[str] = set()
+    halfway = asyncio.Event()
+    batched: dict[str, str] = {}
+
+    async def client(index: int) -> None:
+        for serial in range(PER_CLIENT):
+            if serial == PER_CLIENT // 2:
+                halfway.set()
+            spec = workload(f"f-{index}-{serial}", 1, cpu=CPU_PER_REPLICA, memory=64 << 20)
+            request = federation_pb2.PlaceWorkloadRequest(
+                request_id=f"fload-{index}-{serial}", spec=spec
+            )
+            answer = await place_with_retries(apis, request, 0)
+            if answer is None:
+                exhausted.add(request.request_id)
+            else:
+                acknowledged[request.request_id] = answer
+
+    async def kill() -> None:
+        await halfway.wait()
+        metrics = await scrape(store, keys, doomed)
+        doomed.process.send_signal(signal.SIGKILL)
+        batched.update(
+            line.rsplit(" ", 1)
+            for line in metrics.splitlines()
+            if line.startswith("fed_proxy_forward_batch_size_")
+        )
+
+    await asyncio.gather(kill(), *(client(i) for i in range(CLIENTS)))
+    assert doomed.process.wait(timeout=10) == -signal.SIGKILL
+    writes = float(batched["fed_proxy_forward_batch_size_sum"])
+    assert writes > float(batched["fed_proxy_forward_batch_size_count"]), "batches formed"
+    assert len(acknowledged) + len(exhausted) == CLIENTS * PER_CLIENT
+    assert acknowledged, "the load must place something"
+    survivors = [stub(other.address), stub(leader.address)]
+    await assert_placed_once(survivors, store, keys, acknowledged, kubeconfigs)
+
+
+async def assert_placed_once(
+    survivors: list,
+    store: EtcdStore,
+    keys: Keys,
+    acknowledged: dict[str, federation_pb2.PlaceWorkloadResponse],
+    clusters: dict[str, str],
+) -> None:
+    """Every acknowledged call, sent again to a surviving replica, gets its first answer and
+    has no second effect (the counts are taken after the repeats); every acknowledged
+    placement is in etcd as answered, nothing else is, every reservation backs exactly one
+    placement, and no cluster is over-committed."""
     for index, (request_id, answer) in enumerate(sorted(acknowledged.items())):
         spec = answer.workload.spec
         again = federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
@@ -108,7 +175,6 @@ async def test_leader_sigkill_under_load_loses_doubles_and_over_commits_nothing(
         types_pb2.Reservation.FromString(kv.value)
         for kv in (await store.range(keys.reservations_prefix())).kvs
     ]
-    assert len(acknowledged) + len(exhausted) == CLIENTS * PER_CLIENT + 1
     for response in acknowledged.values():
         spec = response.workload.spec
         stored = workloads[keys.workload(spec.namespace, spec.name)]
@@ -120,7 +186,7 @@ async def test_leader_sigkill_under_load_loses_doubles_and_over_commits_nothing(
     wanted = sum(w.spec.replicas for w in workloads.values())
     assert sum(r.replicas for r in reservations) == wanted
     ledger = Ledger(reservations)
-    for cluster in kubeconfigs:
+    for cluster in clusters:
         assert ledger.reserved(cluster).cpu_millis <= NODES * NODE_CPU, f"{cluster} over-committed"
 
 

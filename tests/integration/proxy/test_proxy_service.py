@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from proxy_support import (
     ProxyProcess,
     leader_of,
     register_all,
+    scrape,
     stub,
     workload,
 )
@@ -278,19 +278,6 @@ async def test_writes_reaching_a_follower_together_reach_the_leader_in_few_calls
     )
     assert float(samples["fed_proxy_forward_batch_size_sum"]) == len(requests)
     assert float(samples["fed_proxy_forward_batch_size_count"]) < len(requests)
-
-
-async def scrape(store: EtcdStore, keys: Keys, proxy: ProxyProcess) -> str:
-    """The proxy's /metrics page, at the address its member record gives."""
-    record = await store.get(keys.proxy(proxy.name))
-    assert record is not None, f"{proxy.name} is not registered"
-    url = f"http://{types_pb2.MemberRecord.FromString(record.value).metrics_address}/metrics"
-
-    def read() -> str:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.read().decode()
-
-    return await asyncio.to_thread(read)
 
 
 async def test_repeated_request_ids_get_their_first_answer_whatever_changed_since(
