@@ -28,6 +28,9 @@ from proxy.scheduler.batcher import Batcher, Pending, settle
 MAX_WRITES = 256
 """Writes per ForwardWrites call (the leader takes up to 1,000)."""
 
+IDLE_S = 60.0
+"""A leader address's batcher ends after this long without a write (leaders change)."""
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -45,11 +48,13 @@ class WriteForwarder:
         follower: str,
         *,
         timeout_s: float,
+        idle_s: float = IDLE_S,
     ) -> None:
         """`stub_of(address)`: the Replica stub of the replica at that address."""
         self._stub_of = stub_of
         self._follower = follower
         self._timeout_s = timeout_s
+        self._idle_s = idle_s
         self._batchers: dict[str, Batcher[replica_pb2.ForwardedWrite, Answer]] = {}
 
     async def forward(self, address: str, method: str, request: Message) -> Answer:
@@ -61,7 +66,13 @@ class WriteForwarder:
             async def send(batch: list[Pending[replica_pb2.ForwardedWrite, Answer]]) -> None:
                 await self._send(address, batch)
 
-            batcher = Batcher(send, window_s=0.0, max_size=MAX_WRITES)
+            batcher = Batcher(
+                send,
+                window_s=0.0,
+                max_size=MAX_WRITES,
+                idle_s=self._idle_s,
+                on_idle=lambda: self._batchers.pop(address, None),
+            )
             batcher.start()
             self._batchers[address] = batcher
         write = replica_pb2.ForwardedWrite(method=method, request=request.SerializeToString())

@@ -24,6 +24,9 @@ from proxy.scheduler.batcher import Batcher, Pending, settle
 MAX_ITEMS = 256
 """Calls per Batch RPC (a worker takes up to 1,000)."""
 
+IDLE_S = 60.0
+"""A (worker, cluster) batcher ends after this long without a call (workers come and go)."""
+
 Item = worker_pb2.BatchItem
 Result = worker_pb2.BatchResult
 StubOf = Callable[[str], "worker_pb2_grpc.WorkerAsyncStub | None"]
@@ -36,23 +39,33 @@ def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
 
 
 class WorkerBatches:
-    def __init__(self, stub_of: StubOf, *, window_s: float, timeout_s: float) -> None:
+    def __init__(
+        self, stub_of: StubOf, *, window_s: float, timeout_s: float, idle_s: float = IDLE_S
+    ) -> None:
         self._stub_of = stub_of
         self._window_s = window_s
         self._timeout_s = timeout_s
+        self._idle_s = idle_s
         self._batchers: dict[tuple[str, str], Batcher[Item, Result]] = {}
 
     async def call(self, worker: str, cluster: str, item: Item) -> Result:
         """The item's result once its batch is answered (raises AioRpcError if it failed)."""
-        batcher = self._batchers.get((worker, cluster))
+        key = (worker, cluster)
+        batcher = self._batchers.get(key)
         if batcher is None:
 
             async def send(batch: list[Pending[Item, Result]]) -> None:
                 await self._send(worker, batch)
 
-            batcher = Batcher(send, window_s=self._window_s, max_size=MAX_ITEMS)
+            batcher = Batcher(
+                send,
+                window_s=self._window_s,
+                max_size=MAX_ITEMS,
+                idle_s=self._idle_s,
+                on_idle=lambda: self._batchers.pop(key, None),
+            )
             batcher.start()
-            self._batchers[(worker, cluster)] = batcher
+            self._batchers[key] = batcher
         return await batcher.submit(item)
 
     async def _send(self, worker: str, batch: list[Pending[Item, Result]]) -> None:

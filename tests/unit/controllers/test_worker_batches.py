@@ -129,3 +129,22 @@ async def test_a_caller_that_gave_up_does_not_disturb_the_others() -> None:
     assert (await stays).status.message == "b"
     assert gave_up.cancelled()
     await batches.close()
+
+
+async def test_a_worker_clusters_batcher_ends_once_idle_and_a_later_call_gets_a_new_one() -> None:
+    stub = FakeStub()
+    stub.release.clear()
+    batches = WorkerBatches(
+        lambda worker: cast(Any, stub), window_s=0.001, timeout_s=1.0, idle_s=0.001
+    )
+    call = asyncio.create_task(batches.call("w1", "c1", status_item("a")))
+    await stub.sent(1)
+    (task,) = [task for task in asyncio.all_tasks() if task.get_name() == "batcher"]
+    stub.release.set()
+    await call
+    await asyncio.wait_for(task, timeout=5)
+    assert [task for task in asyncio.all_tasks() if task.get_name() == "batcher"] == []
+    result = await batches.call("w1", "c1", status_item("b"))
+    assert result.status.message == "b"
+    assert stub.batches == [["a"], ["b"]]
+    await batches.close()

@@ -132,3 +132,24 @@ async def test_a_short_answer_is_internal() -> None:
     assert raised.value.code == grpc.StatusCode.INTERNAL
     assert "answered 0 of 1 writes" in raised.value.message
     await forwarder.close()
+
+
+def batcher_tasks() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "batcher"]
+
+
+async def test_a_former_leaders_batcher_ends_once_idle_and_a_later_write_gets_a_new_one() -> None:
+    leader = FakeLeader()
+    leader.release.clear()
+    forwarder = WriteForwarder(lambda address: cast(Any, leader), "p2", timeout_s=1.0, idle_s=0.001)
+    write = asyncio.create_task(forwarder.forward("leader:1", "DeleteWorkload", delete("a")))
+    await leader.sent(1)
+    (task,) = batcher_tasks()
+    leader.release.set()
+    await write
+    await asyncio.wait_for(task, timeout=5)
+    assert batcher_tasks() == []
+    answer = await forwarder.forward("leader:1", "DeleteWorkload", delete("b"))
+    assert answer.revision == 42
+    assert leader.batches == [["a"], ["b"]]
+    await forwarder.close()

@@ -57,3 +57,25 @@ async def test_stopping_fails_the_batch_being_processed_and_the_queued_ones() ->
     for call in (in_flight, queued):
         with pytest.raises(RuntimeError, match="leadership lost"):
             await asyncio.wait_for(call, timeout=5)
+
+
+async def test_an_idle_batcher_ends_after_its_work_is_answered_and_tells_its_owner() -> None:
+    processing, release, ended = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        processing.set()
+        await release.wait()
+        for pending in batch:
+            pending.future.set_result(pending.item)
+
+    batcher: Batcher[int, int] = Batcher(
+        process, window_s=0.0, max_size=10, idle_s=0.001, on_idle=ended.set
+    )
+    batcher.start()
+    call = asyncio.ensure_future(batcher.submit(7))
+    await processing.wait()
+    assert not ended.is_set(), "a batch in process is not idleness, however long it takes"
+    release.set()
+    assert await call == 7
+    await asyncio.wait_for(ended.wait(), timeout=5)
+    await batcher.stop(RuntimeError("stopped"))
