@@ -96,6 +96,8 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             "Rebalance": self._rebalance,
         }
         """What runs each write on the leader (the methods of WRITES)."""
+        if self._local.keys() != WRITES.keys():
+            raise RuntimeError("every write in WRITES needs a local handler, and only those")
 
     # ------------------------------------------------------------- writes
 
