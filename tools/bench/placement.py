@@ -7,7 +7,9 @@ loop with N concurrent clients (throughput, latency), then open loop at a fixed 
 against both (latency at that rate; the echo's is the floor of the transport and the load
 generator on this machine). The ratio to echo is to the bare echo on asyncio's default
 loop; the echo is also measured on the proxy's own loop (uvloop), and the ratio to that
-one shows what the proxy adds to the transport alone. The last line is one JSON object.
+one shows what the proxy adds to the transport alone. Each server's `server_loop_busy` is the
+share of the run its event loop (main thread) was on a CPU: what limits it, the loop or the
+waits between its batches. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
 from proxy.server import LEADER_SERVICE
-from tools.bench.proc import cpu_seconds
+from tools.bench.proc import cpu_seconds, main_thread_cpu_seconds
 from tools.devstack.child import JsonLinesChild
 
 GIB = 1 << 30
@@ -72,9 +74,11 @@ async def closed_loop(
     call: Call, clients: int, seconds: float, watched: dict[str, int] | None = None
 ) -> dict[str, float]:
     """N clients calling back to back; with `watched` (name -> pid), also the CPU time each
-    of those processes spent per call."""
+    of those processes spent per call, and for the "server" the share of the time its main
+    thread (its event loop) was on a CPU: near 1, the loop is what limits the calls/s."""
     watched = dict(watched or {}) | {"loadgen": os.getpid()}
     cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    loop_busy = LoopBusy(watched.get("server"))
     latencies: list[float] = []
     serial = iter(range(10**9))
     deadline = time.perf_counter() + seconds
@@ -91,16 +95,33 @@ async def closed_loop(
     for name, pid in watched.items():
         spent = cpu_seconds(pid) - cpu_before[name]
         figures[f"{name}_cpu_us_per_call"] = round(spent / max(len(latencies), 1) * 1e6, 1)
-    return figures
+    return figures | loop_busy.figures()
+
+
+class LoopBusy:
+    """The share of the wall time since it was made that a server's main thread ran."""
+
+    def __init__(self, pid: int | None) -> None:
+        self._pid = pid
+        self._started = time.perf_counter()
+        self._cpu = main_thread_cpu_seconds(pid) if pid is not None else 0.0
+
+    def figures(self) -> dict[str, float]:
+        if self._pid is None:
+            return {}
+        spent = main_thread_cpu_seconds(self._pid) - self._cpu
+        return {"server_loop_busy": round(spent / (time.perf_counter() - self._started), 2)}
 
 
 async def open_loop(
-    call: Call, rate: float, seconds: float, in_flight: int = 256
+    call: Call, rate: float, seconds: float, in_flight: int = 256, server: int | None = None
 ) -> dict[str, object]:
     """A fixed arrival rate. At most `in_flight` calls are on the wire, as in a real client:
     later arrivals queue in the client and that wait counts in their latency (grpc.aio
     cancels calls outright when thousands are started on one channel at once, against a
-    bare echo server too). Failed calls are counted by status code, not timed."""
+    bare echo server too). Failed calls are counted by status code, not timed. With the
+    `server` pid, also how busy its event loop was (see closed_loop)."""
+    loop_busy = LoopBusy(server)
     latencies: list[float] = []
     errors: dict[str, int] = {}
     slots = asyncio.Semaphore(in_flight)
@@ -121,7 +142,8 @@ async def open_loop(
         await asyncio.sleep(max(0.0, started + serial / rate - time.perf_counter()))
         tasks.append(asyncio.create_task(one(serial)))
     await asyncio.gather(*tasks)
-    return {**summarise(latencies, time.perf_counter() - started), "errors": errors}
+    summary = summarise(latencies, time.perf_counter() - started)
+    return {**summary, "errors": errors, **loop_busy.figures()}
 
 
 async def publish_fleet(endpoint: str, keys: Keys, clusters: int, stop: asyncio.Event) -> None:
@@ -252,10 +274,14 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
         )
         proxy_run |= batch_means(before, batch_totals(metrics_address))
         print(f"{'proxy':>18}: {proxy_run}", flush=True)
-        echo_rated = await open_loop(place_call(echo_address, "er"), args.rate, args.seconds)
+        echo_rated = await open_loop(
+            place_call(echo_address, "er"), args.rate, args.seconds, server=echo.pid
+        )
         print(f"{'echo at rate':>18}: {echo_rated}", flush=True)
         before = batch_totals(metrics_address)
-        rated = await open_loop(place_call(proxy_address, "r"), args.rate, args.seconds)
+        rated = await open_loop(
+            place_call(proxy_address, "r"), args.rate, args.seconds, server=proxy.pid
+        )
         rated |= batch_means(before, batch_totals(metrics_address))
     finally:
         proxy.stop()
