@@ -131,6 +131,10 @@ async def test_a_caller_that_gave_up_does_not_disturb_the_others() -> None:
     await batches.close()
 
 
+def batcher_tasks() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "batcher"]
+
+
 async def test_a_worker_clusters_batcher_ends_once_idle_and_a_later_call_gets_a_new_one() -> None:
     stub = FakeStub()
     stub.release.clear()
@@ -139,11 +143,11 @@ async def test_a_worker_clusters_batcher_ends_once_idle_and_a_later_call_gets_a_
     )
     call = asyncio.create_task(batches.call("w1", "c1", status_item("a")))
     await stub.sent(1)
-    (task,) = [task for task in asyncio.all_tasks() if task.get_name() == "batcher"]
+    (task,) = batcher_tasks()
     stub.release.set()
     await call
     await asyncio.wait_for(task, timeout=5)
-    assert [task for task in asyncio.all_tasks() if task.get_name() == "batcher"] == []
+    assert batcher_tasks() == []
     result = await batches.call("w1", "c1", status_item("b"))
     assert result.status.message == "b"
     assert stub.batches == [["a"], ["b"]]
