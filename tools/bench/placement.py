@@ -8,8 +8,10 @@ against both (latency at that rate; the echo's is the floor of the transport and
 generator on this machine). The ratio to echo is to the bare echo on asyncio's default
 loop; the echo is also measured on the proxy's own loop (uvloop), and the ratio to that
 one shows what the proxy adds to the transport alone. Each server's `server_loop_busy` is the
-share of the run its event loop (main thread) was on a CPU: what limits it, the loop or the
-waits between its batches. The last line is one JSON object.
+share of the run its event loop (main thread) was on a CPU, and `server_loop_waiting_cpu` the
+share it was ready to run but waited for a CPU (the machine's two cores are shared with the
+load generator, etcd and gRPC's threads): what is left, the loop had nothing to do. The last
+line is one JSON object.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
 from proxy.server import LEADER_SERVICE
-from tools.bench.proc import cpu_seconds, main_thread_cpu_seconds
+from tools.bench.proc import cpu_seconds, main_thread_schedule
 from tools.devstack.child import JsonLinesChild
 
 GIB = 1 << 30
@@ -75,7 +77,8 @@ async def closed_loop(
 ) -> dict[str, float]:
     """N clients calling back to back; with `watched` (name -> pid), also the CPU time each
     of those processes spent per call, and for the "server" the share of the time its main
-    thread (its event loop) was on a CPU: near 1, the loop is what limits the calls/s."""
+    thread (its event loop) was on a CPU, and waited for one: near 1 together, the loop is
+    what limits the calls/s."""
     watched = dict(watched or {}) | {"loadgen": os.getpid()}
     cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
     loop_busy = LoopBusy(watched.get("server"))
@@ -99,18 +102,23 @@ async def closed_loop(
 
 
 class LoopBusy:
-    """The share of the wall time since it was made that a server's main thread ran."""
+    """The shares of the wall time since it was made that a server's main thread ran, and that
+    it was runnable but waited for a CPU (the rest it had nothing to do)."""
 
     def __init__(self, pid: int | None) -> None:
         self._pid = pid
         self._started = time.perf_counter()
-        self._cpu = main_thread_cpu_seconds(pid) if pid is not None else 0.0
+        self._before = main_thread_schedule(pid) if pid is not None else (0.0, 0.0)
 
     def figures(self) -> dict[str, float]:
         if self._pid is None:
             return {}
-        spent = main_thread_cpu_seconds(self._pid) - self._cpu
-        return {"server_loop_busy": round(spent / (time.perf_counter() - self._started), 2)}
+        wall = time.perf_counter() - self._started
+        on_cpu, waiting = main_thread_schedule(self._pid)
+        return {
+            "server_loop_busy": round((on_cpu - self._before[0]) / wall, 2),
+            "server_loop_waiting_cpu": round((waiting - self._before[1]) / wall, 2),
+        }
 
 
 async def open_loop(

@@ -8,18 +8,15 @@ from pathlib import Path
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time consumed so far by `pid` (its threads included)."""
-    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
-
-
-def main_thread_cpu_seconds(pid: int) -> float:
-    """User + system CPU time consumed so far by the main thread of `pid` alone: for a Python
-    server, its event loop (gRPC's own threads are left out)."""
-    return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
-
-
-def _stat_cpu_seconds(stat: Path) -> float:
-    fields = stat.read_text().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main_thread_schedule(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) so far, of the main thread of
+    `pid` alone: for a Python server, its event loop (gRPC's own threads are left out)."""
+    on_cpu, waiting = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[:2]
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
