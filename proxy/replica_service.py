@@ -18,7 +18,7 @@ from common.etcd_store import EtcdStore
 from common.status_codes import number
 from fed.v1 import replica_pb2, replica_pb2_grpc
 from proxy.errors import ApiError
-from proxy.service import WRITES
+from proxy.federation_writes import WRITES
 
 _log = logging.getLogger(__name__)
 
@@ -46,18 +46,18 @@ class ReplicaService(replica_pb2_grpc.ReplicaServicer):
         )
 
     async def _answer(self, write: replica_pb2.ForwardedWrite) -> replica_pb2.ForwardedAnswer:
-        types = WRITES.get(write.method)
-        if types is None:
+        found = WRITES.get(write.method)
+        if found is None:
             return _refused(
                 grpc.StatusCode.UNIMPLEMENTED,
                 f"writes[].method: {write.method!r} is not a Federation write",
             )
         try:
-            request = types[0].FromString(write.request)
+            request = found.request.FromString(write.request)
         except DecodeError as exc:
             return _refused(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"writes[].request: not a {types[0].DESCRIPTOR.name}: {exc}",
+                f"writes[].request: not a {found.request.DESCRIPTOR.name}: {exc}",
             )
         try:
             response = await self._writes.write_here(write.method, request)

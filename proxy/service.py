@@ -25,6 +25,7 @@ from fed.v1 import federation_pb2, federation_pb2_grpc, replica_pb2_grpc, types_
 from proxy import fleet, metrics
 from proxy.cache import FedCache
 from proxy.errors import ApiError, check_name, invalid, not_found
+from proxy.federation_writes import WRITES
 from proxy.forwarded_writes import WriteForwarder
 from proxy.leader import LeaderDuties
 from proxy.routing import WorkerRouter
@@ -38,23 +39,6 @@ from proxy.settings import ProxySection
 from proxy.write_round import validate_spec
 
 _log = logging.getLogger(__name__)
-LocalWrite = Callable[[LeaderDuties, str, Message], Awaitable[Message]]
-WRITES: dict[str, tuple[type[Message], type[Message]]] = {
-    "PlaceWorkload": (federation_pb2.PlaceWorkloadRequest, federation_pb2.PlaceWorkloadResponse),
-    "ScaleWorkload": (federation_pb2.ScaleWorkloadRequest, federation_pb2.ScaleWorkloadResponse),
-    "DeleteWorkload": (federation_pb2.DeleteWorkloadRequest, federation_pb2.DeleteWorkloadResponse),
-    "RegisterCluster": (federation_pb2.RegisterClusterRequest, federation_pb2.ClusterInfo),
-    "RemoveCluster": (federation_pb2.RemoveClusterRequest, federation_pb2.RemoveClusterResponse),
-    "CordonCluster": (federation_pb2.CordonClusterRequest, federation_pb2.ClusterInfo),
-    "UncordonCluster": (federation_pb2.UncordonClusterRequest, federation_pb2.ClusterInfo),
-    "StartFailover": (federation_pb2.StartFailoverRequest, types_pb2.Operation),
-    "Rebalance": (federation_pb2.RebalanceRequest, types_pb2.Operation),
-}
-"""The Federation writes (the leader runs them; followers forward them): request and
-response types by method."""
-BATCHED_WRITES = frozenset({"PlaceWorkload", "ScaleWorkload", "DeleteWorkload"})
-"""The writes a follower forwards in ForwardWrites batches: frequent, and answered within
-the leader's batching window and commit."""
 FORWARDED = "x-fed-forwarded"
 REVISION = "x-fed-revision"
 _UNKNOWN = types_pb2.CLUSTER_HEALTH_UNKNOWN
@@ -84,20 +68,6 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         self._forwarder = WriteForwarder(
             self._replica, node.proxy_id, timeout_s=node.settings.forward_timeout_s
         )
-        self._local: dict[str, LocalWrite] = {
-            "PlaceWorkload": self._workload_write,
-            "ScaleWorkload": self._workload_write,
-            "DeleteWorkload": self._workload_write,
-            "RegisterCluster": _admin("register"),
-            "RemoveCluster": _admin("remove"),
-            "CordonCluster": _admin("cordon"),
-            "UncordonCluster": _admin("uncordon"),
-            "StartFailover": self._failover,
-            "Rebalance": self._rebalance,
-        }
-        """What runs each write on the leader (the methods of WRITES)."""
-        if self._local.keys() != WRITES.keys():
-            raise RuntimeError("every write in WRITES needs a local handler, and only those")
 
     # ------------------------------------------------------------- writes
 
@@ -125,45 +95,8 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     async def StartFailover(self, request: Any, context: Any) -> Any:
         return await self._write("StartFailover", request, context)
 
-    @staticmethod
-    async def _failover(duties: LeaderDuties, method: str, request: Message) -> Message:
-        if duties.failover is None:
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
-        return await duties.failover.start(request)  # type: ignore[arg-type]
-
     async def Rebalance(self, request: Any, context: Any) -> Any:
         return await self._write("Rebalance", request, context)
-
-    @staticmethod
-    async def _rebalance(duties: LeaderDuties, method: str, request: Any) -> Message:
-        """Move replicas off the named (or the hot) clusters; a dry run only plans."""
-        if duties.failover is None or duties.rescheduler is None:
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
-        existing = duties.failover.existing(request.request_id)
-        if existing is not None:
-            return existing
-        sources = list(request.clusters) or duties.rescheduler.hot()
-        if not sources:
-            raise ApiError(grpc.StatusCode.FAILED_PRECONDITION, "no cluster is hot; nothing to do")
-        if request.dry_run:
-            return await duties.failover.save(
-                duties.failover.plan_rebalance(sources, request.request_id)
-            )
-        operation = await duties.rescheduler.round(sources)
-        if operation is None:
-            raise ApiError(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "nothing to move: no cool cluster to move to, an operation is already running "
-                "there, or every candidate moved within the cooldown",
-            )
-        operation.request_id = request.request_id
-        return await duties.failover.save(operation)
-
-    @staticmethod
-    async def _workload_write(duties: LeaderDuties, method: str, request: Message) -> Message:
-        if duties.writer is None:
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
-        return await duties.writer.submit((method, request))
 
     async def _write(self, method: str, request: Message, context: Any) -> Message:
         try:
@@ -172,11 +105,16 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             await context.abort(error.code, error.message)
         raise AssertionError("abort raises")
 
-    async def _lead_or_forward(self, method: str, request: Message, context: Any) -> Message:
+    def _leading(self) -> LeaderDuties | None:
+        """This replica's leader duties while it leads."""
         duties = self._node.duties
-        if duties is None or not duties.leadership.is_leader:
+        return duties if duties is not None and duties.leadership.is_leader else None
+
+    async def _lead_or_forward(self, method: str, request: Message, context: Any) -> Message:
+        duties = self._leading()
+        if duties is None:
             return await self._forward(method, request, context)
-        answer = await self._local[method](duties, method, request)
+        answer = await WRITES[method].run(duties, method, request)
         if _forwarded(context):  # forwarded alone, as a Federation call
             revision = self._node.store.written_revision
             context.set_trailing_metadata(((REVISION, str(revision)),))
@@ -185,10 +123,10 @@ class FederationService(federation_pb2_grpc.FederationServicer):
     async def write_here(self, method: str, request: Message) -> Message:
         """Run a forwarded write on this replica; UNAVAILABLE unless it leads (a forwarded
         write is never forwarded again)."""
-        duties = self._node.duties
-        if duties is None or not duties.leadership.is_leader:
+        duties = self._leading()
+        if duties is None:
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "this replica does not lead; retry")
-        return await self._timed(method, self._local[method](duties, method, request))
+        return await self._timed(method, WRITES[method].run(duties, method, request))
 
     @staticmethod
     async def _timed(method: str, call: Awaitable[Message]) -> Message:
@@ -203,15 +141,13 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             metrics.request_seconds(method, outcome).observe(time.perf_counter() - started)
 
     async def _forward(self, method: str, request: Message, context: Any) -> Message:
-        """Workload writes go in ForwardWrites batches; the rare admin and operation writes,
-        which may take seconds (a registration reaches the cluster), go alone as Federation
-        calls so that they never hold up a batch."""
+        """To the leader, in a ForwardWrites batch or alone as WRITES says."""
         address = self._node.leader_address()
         if _forwarded(context) or address is None:
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "no leader is available; retry shortly")
         metrics.FORWARDED.labels(method).inc()
         try:
-            if method in BATCHED_WRITES:
+            if WRITES[method].batched:
                 response, revision = await self._forward_batched(address, method, request)
             else:
                 response, revision = await self._forward_alone(address, method, request)
@@ -225,7 +161,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         self, address: str, method: str, request: Message
     ) -> tuple[Message, int]:
         answer = await self._forwarder.forward(address, method, request)
-        return WRITES[method][1].FromString(answer.response), answer.revision
+        return WRITES[method].response.FromString(answer.response), answer.revision
 
     async def _forward_alone(
         self, address: str, method: str, request: Message
@@ -451,16 +387,6 @@ def _selection(selector: types_pb2.LabelSelector) -> Selection:
             field = f"selector.match_expressions[{index}].operator"
             raise invalid(field, f"must be one of {sorted(OPERATORS)}")
     return Selection.from_policy(types_pb2.PlacementPolicy(cluster_selector=selector))
-
-
-def _admin(name: str) -> Callable[[LeaderDuties, str, Message], Awaitable[Message]]:
-    async def call(duties: LeaderDuties, method: str, request: Message) -> Message:
-        if duties.clusters is None:
-            raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
-        handler: Callable[[Message], Awaitable[Message]] = getattr(duties.clusters, name)
-        return await handler(request)
-
-    return call
 
 
 def cluster_info(node: Node, name: str) -> federation_pb2.ClusterInfo | None:

@@ -12,8 +12,8 @@ from google.protobuf.message import Message
 from common.status_codes import code_of
 from fed.v1 import federation_pb2, replica_pb2, types_pb2
 from proxy.errors import ApiError
+from proxy.federation_writes import WRITES
 from proxy.replica_service import MAX_WRITES, ReplicaService
-from proxy.service import WRITES
 
 DELETING = types_pb2.Workload(phase=types_pb2.WORKLOAD_PHASE_DELETING)
 
@@ -113,6 +113,6 @@ async def test_too_many_writes_are_refused_naming_the_field() -> None:
 
 def test_the_write_table_matches_the_federation_service() -> None:
     methods = federation_pb2.DESCRIPTOR.services_by_name["Federation"].methods_by_name
-    for method, (request_type, response_type) in WRITES.items():
-        assert methods[method].input_type is request_type.DESCRIPTOR
-        assert methods[method].output_type is response_type.DESCRIPTOR
+    for method, write in WRITES.items():
+        assert methods[method].input_type is write.request.DESCRIPTOR
+        assert methods[method].output_type is write.response.DESCRIPTOR
