@@ -180,8 +180,8 @@ def _largest_remainder(left: int, active: list[int], quotas: list[float], given:
         whole = math.floor(quotas[position])
         given[index] += whole
         spent += whole
-    order = sorted(range(len(active)), key=lambda position: -(quotas[position] % 1))
-    for position in order[: left - spent]:
+    order = sorted([(-(quota % 1), position) for position, quota in enumerate(quotas)])
+    for _, position in order[: left - spent]:
         given[active[position]] += 1
         spent += 1
     return spent
@@ -204,9 +204,9 @@ def divide(
     if need <= 0:
         return _shrink(kept, replicas, candidates, rules)
     if not kept and rules.unconstrained:
-        added = _fill([_Slot(c, 0, c.available, 0) for c in candidates if c.available > 0], need)
+        added = _fill_fresh(candidates, need)
         if added is not None:
-            return Division(_merge(kept, added))
+            return Division(added)
     plan = _Planner(candidates, kept, group_of, rules)
     added, reason = plan.grow(need)
     if added is not None:
@@ -467,6 +467,21 @@ def _fill(slots: list[_Slot], need: int, steady_first: bool = False) -> dict[str
     for cluster, extra in apportion(left, items).items():
         given[cluster] += extra
     return given
+
+
+def _fill_fresh(candidates: Sequence[Candidate], need: int) -> dict[str, int] | None:
+    """What _fill gives a fresh workload under no count or spread rule (no minimum, nothing
+    kept), without building its slots: this is most placements. Clusters given none are
+    left out."""
+    open_ = [item for item in candidates if item.available > 0]
+    if sum(item.available for item in open_) < need:
+        return None
+    best = max((item.score for item in open_), default=0.0)
+    items = [
+        (item.cluster, item.available * _relative(item.score, best), item.available)
+        for item in open_
+    ]
+    return {cluster: count for cluster, count in apportion(need, items).items() if count > 0}
 
 
 def _relative(score: float, best: float) -> float:

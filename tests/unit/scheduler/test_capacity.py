@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from random import Random
+
 from unit.scheduler.scheduler_fleet import GI, Fake, reservation
 
 from proxy.scheduler.capacity import (
@@ -35,6 +37,14 @@ def test_first_fit_fills_smallest_nodes_first_and_splits_a_grade() -> None:
         Bucket(Quantity(1000, GI, 0, 9), 1),
         Bucket(Quantity(8000, 8 * GI, 0, 10), 1),
     )
+
+
+def test_a_node_that_takes_replicas_can_join_a_smaller_grade() -> None:
+    small = Quantity(500, GI, 0, 9)  # too small for ONE
+    buckets = (Bucket(small, 1), Bucket(small + ONE, 2))
+    after, placed = first_fit(buckets, ONE, 1)
+    assert placed == 1
+    assert after == (Bucket(small, 2), Bucket(small + ONE, 1))
 
 
 def test_first_fit_reports_what_did_not_fit() -> None:
@@ -97,3 +107,37 @@ def test_many_distinct_grades_merge_into_lower_bounds() -> None:
     assert len(merged) <= MAX_BUCKETS
     assert sum(bucket.count for bucket in merged) == 40
     assert merged[0].free == Quantity(1000, GI, 0, 10)
+
+
+def _node_by_node(
+    buckets: tuple[Bucket, ...], shape: Quantity, replicas: int
+) -> tuple[tuple[Bucket, ...], int]:
+    """first_fit's meaning, one node at a time: each node in grade order takes what fits."""
+    nodes = [bucket.free for bucket in buckets for _ in range(bucket.count)]
+    left = replicas
+    for index, free in enumerate(nodes):
+        taken = min(free.copies(shape), left)
+        nodes[index] = free - shape.times(taken)
+        left -= taken
+    normalised, _ = first_fit(tuple(Bucket(free, 1) for free in nodes), shape, 0)
+    return normalised, replicas - left
+
+
+def random_free(random: Random) -> Quantity:
+    cpu = random.choice((500, 1000, 4000)) * random.randint(1, 8)
+    return Quantity(cpu, random.choice((1, 2, 8)) * GI, 0, random.choice((3, 10, 110)))
+
+
+def test_first_fit_matches_placing_node_by_node() -> None:
+    """Both ways first_fit takes (one node takes every replica; several nodes fill up) give
+    what filling node by node gives, merged into grades."""
+    random = Random(7)
+    for _ in range(400):
+        grades = [
+            Bucket(random_free(random), random.randint(1, 6))
+            for _ in range(random.randint(1, MAX_BUCKETS + 2))
+        ]
+        buckets, _ = first_fit(tuple(grades), ONE, 0)
+        shape = Quantity(random.choice((100, 1000, 3000)), random.choice((1, 2)) * GI // 4, 0, 1)
+        replicas = random.randint(1, 12)
+        assert first_fit(buckets, shape, replicas) == _node_by_node(buckets, shape, replicas)
