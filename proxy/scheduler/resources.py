@@ -126,14 +126,18 @@ class Quantity:
         )
 
     def exceeded(self, limit: Quantity, added: Quantity) -> list[str]:
-        """Dimensions where self exceeds limit among those that added grows."""
-        return [
-            name
-            for name, used, cap, grow in zip(
-                DIMENSIONS, self.values(), limit.values(), added.values(), strict=True
-            )
-            if grow > 0 and used > cap
-        ]
+        """Dimensions where self exceeds limit among those that added grows (written out:
+        the ledger asks this for every reservation it makes)."""
+        found: list[str] = []
+        if added.cpu_millis > 0 and self.cpu_millis > limit.cpu_millis:
+            found.append("cpu_millis")
+        if added.memory_bytes > 0 and self.memory_bytes > limit.memory_bytes:
+            found.append("memory_bytes")
+        if added.gpu > 0 and self.gpu > limit.gpu:
+            found.append("gpu")
+        if added.pods > 0 and self.pods > limit.pods:
+            found.append("pods")
+        return found
 
     def ceil_to(self, grid: Quantity) -> Quantity:
         """Each dimension rounded up to a multiple of the grid's (zero grid: unchanged)."""
