@@ -147,10 +147,14 @@ def apportion(total: int, items: Sequence[tuple[str, float, int]]) -> dict[str, 
     open_ = [index for index in range(len(items)) if room[index] > 0]
     left = total
     while left > 0:
-        active = [index for index in open_ if weights[index] > 0]
+        active: list[int] = []
+        whole = 0.0
+        for index in open_:
+            if weights[index] > 0:
+                active.append(index)
+                whole += weights[index]
         if not active:
             break
-        whole = sum(weights[index] for index in active)
         quotas = [left * weights[index] / whole for index in active]
         capped = [index for at, index in enumerate(active) if quotas[at] >= room[index]]
         if capped:
