@@ -528,14 +528,18 @@ def overall_phase(workload: types_pb2.Workload) -> Phase.ValueType:
     """The least advanced phase over the clusters (Ready only when every part is)."""
     if workload.phase == types_pb2.WORKLOAD_PHASE_DELETING:
         return workload.phase
-    parts = [p for p in workload.placement.clusters if p.replicas > 0]
-    if not parts:
-        return (
-            types_pb2.WORKLOAD_PHASE_READY
-            if workload.spec.replicas == 0
-            else types_pb2.WORKLOAD_PHASE_PENDING
-        )
-    return min((p.phase for p in parts), key=lambda phase: _PROGRESS.get(phase, 0))
+    least: Phase.ValueType | None = None
+    least_rank = len(_PROGRESS)
+    for part in workload.placement.clusters:
+        if part.replicas > 0:
+            rank = _PROGRESS.get(part.phase, 0)
+            if rank < least_rank:
+                least, least_rank = part.phase, rank
+    if least is not None:
+        return least
+    if workload.spec.replicas == 0:
+        return types_pb2.WORKLOAD_PHASE_READY
+    return types_pb2.WORKLOAD_PHASE_PENDING
 
 
 def now() -> Timestamp:

@@ -13,7 +13,7 @@ from unit.scheduler.scheduler_fleet import workload_record as record
 from common.etcd_store import Put
 from fed.v1 import types_pb2
 from proxy.scheduler.batcher import Pending
-from proxy.write_round import PartReport, PhaseReport, Prepared
+from proxy.write_round import PartReport, PhaseReport, Prepared, overall_phase
 
 Phase = types_pb2.WorkloadPhase
 
@@ -64,3 +64,18 @@ async def test_a_report_that_changes_nothing_writes_nothing() -> None:
     workload.phase = Phase.WORKLOAD_PHASE_APPLIED
     item = plan_report(workload, PartReport("a", 2, Phase.WORKLOAD_PHASE_APPLIED))
     assert item.ops == [] and item.workload is None
+
+
+def test_the_overall_phase_is_the_least_advanced_part_holding_replicas() -> None:
+    ready, applied = Phase.WORKLOAD_PHASE_READY, Phase.WORKLOAD_PHASE_APPLIED
+    assert overall_phase(record(("a", 2, ready), ("b", 1, applied))) == applied
+    assert overall_phase(with_pending_removal(("b", 1, ready))) == ready  # a holds none
+    assert overall_phase(record(("a", 2, ready), ("b", 1, Phase.WORKLOAD_PHASE_UNSPECIFIED))) == (
+        Phase.WORKLOAD_PHASE_UNSPECIFIED
+    )
+    nothing = record()
+    assert overall_phase(nothing) == ready  # zero replicas wanted, none held
+    nothing.spec.replicas = 3
+    assert overall_phase(nothing) == Phase.WORKLOAD_PHASE_PENDING
+    nothing.phase = Phase.WORKLOAD_PHASE_DELETING
+    assert overall_phase(nothing) == Phase.WORKLOAD_PHASE_DELETING
