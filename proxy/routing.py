@@ -10,6 +10,7 @@ from common.retry import ChannelOption
 from fed.v1 import worker_pb2, worker_pb2_grpc
 from proxy.cache import FedCache
 from proxy.errors import ApiError
+from proxy.view import FedView
 from proxy.worker_batches import WorkerBatches
 
 
@@ -22,6 +23,22 @@ class NoWorker(ApiError):
 
 
 _FAIL_OVER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def serving_workers(view: FedView) -> dict[str, tuple[str, ...]]:
+    """Per cluster, its live assigned workers, its status publisher first (then by name).
+
+    Built once per change of the workers or the assignments: a scan of every assignment per
+    lookup cost 270 us with 250 workers, and the binder looks up each part it binds twice.
+    """
+    serving: dict[str, list[tuple[bool, str]]] = {}
+    for worker, assignment in view.assignments.items():
+        if worker not in view.workers:
+            continue
+        publishes = set(assignment.publishes)
+        for cluster in set(assignment.clusters):
+            serving.setdefault(cluster, []).append((cluster not in publishes, worker))
+    return {cluster: tuple(w for _, w in sorted(items)) for cluster, items in serving.items()}
 
 
 class WorkerRouter:
@@ -40,16 +57,17 @@ class WorkerRouter:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._channel_options = list(channel_options)
         self._batches = WorkerBatches(self._stub, window_s=batch_window_s, timeout_s=timeout_s)
+        self._serving: dict[str, tuple[str, ...]] = {}
+        self._serving_from: tuple[FedView, int] | None = None
 
     def workers_for(self, cluster: str) -> list[str]:
         """Live workers assigned to `cluster`, its status publisher first."""
         view = self._cache.view
-        serving = [
-            (cluster not in assignment.publishes, worker)
-            for worker, assignment in view.assignments.items()
-            if cluster in assignment.clusters and worker in view.workers
-        ]
-        return [worker for _, worker in sorted(serving)]
+        built_from = self._serving_from
+        if built_from is None or built_from[0] is not view or built_from[1] != view.member_changes:
+            self._serving = serving_workers(view)
+            self._serving_from = (view, view.member_changes)
+        return list(self._serving.get(cluster, ()))
 
     def _stub(self, worker: str) -> worker_pb2_grpc.WorkerAsyncStub | None:
         record = self._cache.view.workers.get(worker)

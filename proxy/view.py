@@ -52,6 +52,9 @@ class FedView:
     cluster_changes: int = 0
     """How many cluster records have changed in this view (a snapshot of the fleet stays
     valid while it is the same)."""
+    member_changes: int = 0
+    """How many worker and assignment records have changed in this view (who serves which
+    cluster stays the same while it is the same)."""
 
     @property
     def leader(self) -> LeaderEntry | None:
@@ -105,10 +108,12 @@ class ViewUpdater:
 
     def _apply_worker(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.last_segment(kv.key, self._keys.workers_prefix())
+        self.view.member_changes += 1
         self._put_or_pop(self.view.workers, name, kv, deleted, types_pb2.MemberRecord)
 
     def _apply_assignment(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.last_segment(kv.key, self._keys.assignments_prefix())
+        self.view.member_changes += 1
         self._put_or_pop(self.view.assignments, name, kv, deleted, types_pb2.Assignment)
 
     def _apply_operation(self, kv: KeyValue, deleted: bool) -> None:
