@@ -58,12 +58,13 @@ class ClusterResult:
     """How far that total may drift, per dimension, before the scores are stale."""
 
     def current(self, view: ClusterView, ledger: Ledger) -> bool:
-        """Computed from the same spec, status and health, and reservations within slack."""
+        """Computed from the same spec, status (its heartbeat time aside) and health, and
+        reservations within slack."""
         if not (
             self.spec is view.spec
-            and self.status is view.status
             and self.health == view.health
             and self.ledger is ledger
+            and (self.status is view.status or _same_but_heartbeat(self.status, view.status))
         ):
             return False
         name = view.name
@@ -76,6 +77,35 @@ class ClusterResult:
             and abs(now.gpu - then.gpu) <= slack.gpu
             and abs(now.pods - then.pods) <= slack.pods
         )
+
+    def scores_like(self, other: ClusterResult) -> bool:
+        """The same verdict and raw scores: a class normalised over these results would
+        come out the same (a status whose heartbeat alone moved, a re-scored cluster whose
+        scores did not change)."""
+        return (
+            self.verdict == other.verdict
+            and self.raw == other.raw
+            and self.idle_raw == other.idle_raw
+        )
+
+
+def _same_but_heartbeat(
+    before: types_pb2.ClusterStatus | None, after: types_pb2.ClusterStatus | None
+) -> bool:
+    """Equal statuses but for the heartbeat time, which no plugin reads (a cluster's health,
+    which it decides, is compared on its own): a worker publishing an unchanged cluster
+    every few seconds does not get it re-scored, nor the class normalised again."""
+    if before is None or after is None:
+        return before is after
+    if before.heartbeat == after.heartbeat:
+        return before == after
+    moved = types_pb2.ClusterStatus()
+    moved.CopyFrom(after)
+    if before.HasField("heartbeat"):
+        moved.heartbeat.CopyFrom(before.heartbeat)
+    else:
+        moved.ClearField("heartbeat")
+    return before == moved
 
 
 DynamicResult = tuple[ClusterView, Ledger, int, Status, int]

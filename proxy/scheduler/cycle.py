@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from proxy.ledger import Ledger, OverCommitError
 from proxy.scheduler.assemble import added, assignments, failure, unchanged
@@ -140,30 +140,33 @@ class Cycle:
 
     def _build_class(self, key: ClassKey, plugins: PluginSet) -> EquivalenceClass:
         """The class over this snapshot; the one the memo built last when its views and every
-        cluster's result are still the same (normalising and weighting would repeat it)."""
+        cluster's result are still the same, and its scores over the new views when only
+        views changed (normalising and weighting would repeat them: a heartbeat of one
+        cluster would cost a pass over every cluster of a large fleet)."""
         context = PluginContext(key.shape, key.selection)
         entry = self._memo.entry(key) if self._memo is not None else ClassEntry()
         known = entry.results
         results: dict[str, ClusterResult] = {}
-        changed = False
+        rescored = False
         for view in self.snapshot.clusters:
             result = known.get(view.name)
             if result is None or not result.current(view, self.ledger):
-                result = self._cluster_result(view, plugins, context)
-                changed = True
+                recomputed = self._cluster_result(view, plugins, context)
+                rescored = rescored or result is None or not recomputed.scores_like(result)
+                result = recomputed
+            elif result.status is not view.status:  # a heartbeat: compared once, not per cycle
+                result = replace(result, status=view.status)
             results[view.name] = result
         built = entry.built
-        if (
-            not changed
-            and built is not None
-            and built.plugins is plugins
-            and entry.built_views is self.snapshot.clusters
-        ):
-            return built
+        views = self.snapshot.clusters
+        if built is None or built.plugins is not plugins or rescored or len(known) != len(results):
+            built = self._assemble_class(key, plugins, context, results, entry)
+        elif entry.built_views is not views:
+            built = replace(built, passed=tuple(v for v in views if v.name not in built.rejected))
         entry.results = results
-        entry.built = self._assemble_class(key, plugins, context, results, entry)
-        entry.built_views = self.snapshot.clusters
-        return entry.built
+        entry.built = built
+        entry.built_views = views
+        return built
 
     def _assemble_class(
         self,

@@ -3,16 +3,19 @@
 The placement benchmark's fleet (identical clusters with one node grade each, recorded
 health) and requests (2 replicas of 100m / 128Mi, fresh workloads), planned in rounds of
 `--batch` by the writer's RoundPlanner over a growing ledger and record set: what a
-placement costs the leader's event loop between the batcher and the fenced commit. The last
+placement costs the leader's event loop between the batcher and the fenced commit. With
+`--heartbeats K`, K clusters publish a new status (only its heartbeat time changes) before
+each round, as workers do every few seconds: what that costs grows with the fleet. The last
 line is one JSON object.
 
-    python -m tools.bench.planner [--clusters 20] [--batch 10] [--rounds 600]
+    python -m tools.bench.planner [--clusters 20] [--batch 10] [--rounds 600] [--heartbeats 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import time
 
@@ -95,8 +98,20 @@ def requests(first: int, count: int) -> list[Pending[WriteItem, Message]]:
     ]
 
 
-async def measure(clusters: int, batch: int, rounds: int) -> dict[str, float]:
+def heartbeat(view: FedView, name: str) -> None:
+    """The cluster's status again, with a new heartbeat time (as its worker publishes it)."""
+    entry = view.clusters[name]
+    status = types_pb2.ClusterStatus()
+    if entry.status is not None:
+        status.CopyFrom(entry.status)
+    status.heartbeat.GetCurrentTime()
+    entry.status = status
+    view.cluster_changes += 1
+
+
+async def measure(clusters: int, batch: int, rounds: int, heartbeats: int = 0) -> dict[str, float]:
     cache = Fleet(fleet(clusters))
+    names = itertools.cycle(sorted(cache.view.clusters))
     known = KnownRecords()
     workloads: dict[tuple[str, str], types_pb2.Workload] = {}
     planner = RoundPlanner(
@@ -111,6 +126,8 @@ async def measure(clusters: int, batch: int, rounds: int) -> dict[str, float]:
     spent = 0.0
     placed = 0
     for index in range(rounds + rounds // 10):
+        for _ in range(heartbeats):
+            heartbeat(cache.view, next(names))
         prepared: list[Prepared] = admit(requests(index * batch, batch))
         started = time.perf_counter()
         planner.plan(prepared, epoch=1)
@@ -125,6 +142,7 @@ async def measure(clusters: int, batch: int, rounds: int) -> dict[str, float]:
     return {
         "clusters": clusters,
         "batch": batch,
+        "heartbeats": heartbeats,
         "placements": placed,
         "us_per_placement": round(spent / placed * 1e6, 1),
     }
@@ -135,8 +153,9 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=20)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=600)
+    parser.add_argument("--heartbeats", type=int, default=0, help="status changes per round")
     args = parser.parse_args()
-    figures = asyncio.run(measure(args.clusters, args.batch, args.rounds))
+    figures = asyncio.run(measure(args.clusters, args.batch, args.rounds, args.heartbeats))
     print(f"round planning: {figures['us_per_placement']} us per placement")
     print(json.dumps(figures))
 

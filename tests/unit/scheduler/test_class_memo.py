@@ -111,3 +111,31 @@ def test_a_class_with_unchanged_views_and_results_is_reused_whole() -> None:
     rebuilt = engine.cycle(bigger, ledger).equivalence_class(request(1, workload="t/three"))
     assert rebuilt is not first
     assert rebuilt.fresh["b"] != first.fresh["b"]  # b's capacity scores moved with its size
+
+
+def _republished(previous: Snapshot, name: str, change: str = "") -> Snapshot:
+    """`previous` after cluster `name` published its status again: a later heartbeat time,
+    and (with `change`) a different API latency."""
+    statuses = {view.name: view.status for view in previous.clusters if view.status}
+    status = types_pb2.ClusterStatus()
+    status.CopyFrom(statuses[name])
+    status.heartbeat.seconds += 5
+    if change:
+        status.api_latency_p99_ms += 100
+    statuses[name] = status
+    health = {view.name: view.health for view in previous.clusters}
+    return Snapshot.build([view.spec for view in previous.clusters], statuses, health, previous)
+
+
+def test_a_heartbeat_alone_reruns_nothing_yet_the_class_holds_the_new_view() -> None:
+    (engine, rerun), ledger = _spied_engine(), Ledger()
+    first = fleet(Fake("a", nodes=1000), Fake("b", nodes=1000))  # one replica is within slack
+    engine.schedule_batch(first, ledger, [request(1, workload="t/one")])
+    rerun.clear()
+    beat = _republished(first, "b")
+    found = engine.cycle(beat, ledger).equivalence_class(request(1, workload="t/two"))
+    assert rerun == []
+    assert [view.status for view in found.passed] == [view.status for view in beat.clusters]
+    changed = _republished(beat, "b", change="latency")
+    engine.cycle(changed, ledger).equivalence_class(request(1, workload="t/three"))
+    assert rerun == ["b"]
