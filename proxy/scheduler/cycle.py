@@ -7,6 +7,7 @@ that a batch filters and scores once per class and divides each request in turn.
 
 from __future__ import annotations
 
+import operator
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -67,11 +68,14 @@ def tiebreak(workload: str, cluster: str) -> int:
     return zlib.crc32(cluster.encode(), zlib.crc32(workload.encode()))
 
 
+_SCORE = operator.itemgetter(0)
+
+
 def _ranked(
     workload: str, scored: list[tuple[float, ClusterView, int]]
 ) -> list[tuple[float, ClusterView, int]]:
     """Best score first; equal scores in the order of their tie-break hash."""
-    scored.sort(key=lambda item: -item[0])
+    scored.sort(key=_SCORE, reverse=True)  # stable: equal scores keep their order
     seed = 0
     start = 0
     while start < len(scored):

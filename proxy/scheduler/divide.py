@@ -184,8 +184,14 @@ def _largest_remainder(left: int, active: list[int], quotas: list[float], given:
         whole = math.floor(quotas[position])
         given[index] += whole
         spent += whole
-    order = sorted([(-(quota % 1), position) for position, quota in enumerate(quotas)])
-    for _, position in order[: left - spent]:
+    extra = left - spent
+    fractions = [-(quota % 1) for quota in quotas]
+    positions = range(len(quotas))
+    if len(quotas) > 64 and extra * 8 < len(quotas):  # a few of many (a large fleet): a heap
+        order = heapq.nsmallest(extra, positions, key=fractions.__getitem__)
+    else:
+        order = sorted(positions, key=fractions.__getitem__)[:extra]
+    for position in order:
         given[active[position]] += 1
         spent += 1
     return spent

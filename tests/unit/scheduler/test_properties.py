@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
@@ -215,3 +216,37 @@ def test_apportion_gives_what_fits_and_never_above_a_cap(
     given_out = apportion(total, named)
     assert sum(given_out.values()) == min(total, sum(cap for _, _, cap in named))
     assert all(0 <= given_out[key] <= cap for key, _, cap in named)
+
+
+def _largest_remainder_by_sorting(total: int, weights: list[float]) -> list[int]:
+    """Largest remainder over every item with a positive weight, ranked by a full sort
+    (fraction, then position): what apportion gives when no cap is reached."""
+    active = [index for index, weight in enumerate(weights) if weight > 0]
+    whole = 0.0
+    for index in active:
+        whole += weights[index]
+    quotas = {index: total * weights[index] / whole for index in active}
+    given = [0] * len(weights)
+    for index in active:
+        given[index] = math.floor(quotas[index])
+    extra = total - sum(given)
+    for index in sorted(active, key=lambda index: (-(quotas[index] % 1), index))[:extra]:
+        given[index] += 1
+    return given
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.lists(st.sampled_from([0.0, 1.0, 2.5, 7.0, 40.0]), min_size=65, max_size=400),
+)
+def test_a_few_replicas_over_a_large_fleet_go_where_a_full_ranking_puts_them(
+    total: int, weights: list[float]
+) -> None:
+    """Over many clusters apportion picks the largest fractions with a heap; ties (equal
+    weights are common in a fleet of alike clusters) still go to the earlier cluster."""
+    if not any(weights):
+        weights[0] = 1.0
+    named = [(f"k{index}", weight, 10**6) for index, weight in enumerate(weights)]
+    given_out = apportion(total, named)
+    assert [given_out[key] for key, _, _ in named] == _largest_remainder_by_sorting(total, weights)
