@@ -11,6 +11,8 @@ what it wrote.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -226,21 +228,28 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             raise invalid("page_size", "must be >= 0")
         size = request.page_size or _DEFAULT_PAGE
         after = tuple(request.page_token.split("/", 1)) if request.page_token else ("", "")
-        chosen = [
-            (key, workload)
-            for key, workload in sorted(self._node.cache.view.workloads.items())
-            if key > after
-            and (not request.namespace or key[0] == request.namespace)
-            and (
-                not request.cluster
-                or any(p.cluster == request.cluster for p in workload.placement.clusters)
-            )
-        ]
-        page = chosen[:size]
-        token = "/".join(page[-1][0]) if len(chosen) > size else ""
-        return federation_pb2.ListWorkloadsResponse(
-            workloads=[w for _, w in page], next_page_token=token
-        )
+        view = self._node.cache.view
+        keys: Sequence[tuple[str, ...]] = view.workload_order.keys()
+        start = bisect.bisect_right(keys, after)
+        if request.namespace:
+            start = max(start, bisect.bisect_left(keys, (request.namespace, "")))
+        chosen: list[types_pb2.Workload] = []
+        last: tuple[str, ...] = ()
+        for key in itertools.islice(keys, start, None):
+            if request.namespace and key[0] != request.namespace:
+                break  # past the namespace's keys
+            workload = view.workloads[(key[0], key[1])]
+            if request.cluster and not any(
+                p.cluster == request.cluster for p in workload.placement.clusters
+            ):
+                continue
+            if len(chosen) == size:  # one more than the page: there is a next one
+                return federation_pb2.ListWorkloadsResponse(
+                    workloads=chosen, next_page_token="/".join(last)
+                )
+            chosen.append(workload)
+            last = key
+        return federation_pb2.ListWorkloadsResponse(workloads=chosen)
 
     async def WatchWorkloads(self, request: Any, context: Any) -> AsyncIterator[Any]:
         cache = self._node.cache

@@ -17,6 +17,7 @@ from common.etcd_store import KeyValue
 from common.keys import Keys
 from fed.v1 import types_pb2
 from proxy.known_records import KnownRecords
+from proxy.workload_order import WorkloadOrder
 
 K = TypeVar("K")
 M = TypeVar("M", bound=Message)
@@ -43,6 +44,8 @@ class FedView:
     revision: int = 0
     clusters: dict[str, ClusterEntry] = field(default_factory=dict)
     workloads: dict[tuple[str, str], types_pb2.Workload] = field(default_factory=dict)
+    workload_order: WorkloadOrder = field(default_factory=WorkloadOrder)
+    """The keys of `workloads` in order (for paged listing)."""
     reservations: dict[str, dict[str, types_pb2.Reservation]] = field(default_factory=dict)
     proxies: dict[str, types_pb2.MemberRecord] = field(default_factory=dict)
     workers: dict[str, types_pb2.MemberRecord] = field(default_factory=dict)
@@ -122,6 +125,11 @@ class ViewUpdater:
 
     def _apply_workload(self, kv: KeyValue, deleted: bool) -> None:
         name = self._keys.parse_workload_key(kv.key)
+        held = name in self.view.workloads
+        if held and deleted:
+            self.view.workload_order.remove(name)
+        elif not held and not deleted:
+            self.view.workload_order.add(name)
         self._put_or_pop(self.view.workloads, name, kv, deleted, types_pb2.Workload)
 
     def _apply_reservation(self, kv: KeyValue, deleted: bool) -> None:

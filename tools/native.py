@@ -34,6 +34,7 @@ MODULES = (
     "proxy/ledger.py",
     "proxy/migration.py",
     "proxy/view.py",
+    "proxy/workload_order.py",
     "proxy/write_round.py",
     "proxy/scheduler/assemble.py",
     "proxy/scheduler/capacity.py",

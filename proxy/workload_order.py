@@ -1,0 +1,58 @@
+"""A view's workload keys in order, for paged listing.
+
+A page of ListWorkloads used to sort every workload of the view: with 100,000 workloads,
+~400 ms on the serving replica's event loop (the leader's too: every replica answers
+reads), for each page. The order is kept here instead: adding or removing a key is a set
+operation, and the sorted list is brought up to date only when a listing asks for it, by
+merging the keys added since (a sort of two sorted runs) rather than sorting them all again.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+WorkloadKey = tuple[str, str]
+
+
+class WorkloadOrder:
+    """The keys of the view's workloads; `add` takes only keys not held, `remove` only keys
+    held (the view's updater knows which)."""
+
+    def __init__(self) -> None:
+        self._sorted: list[WorkloadKey] = []
+        self._added: set[WorkloadKey] = set()
+        self._removed: set[WorkloadKey] = set()
+
+    def add(self, key: WorkloadKey) -> None:
+        if key in self._removed:  # removed since the last listing: still in the list
+            self._removed.discard(key)
+        else:
+            self._added.add(key)
+
+    def remove(self, key: WorkloadKey) -> None:
+        if key in self._added:  # added since the last listing: not in the list yet
+            self._added.discard(key)
+        else:
+            self._removed.add(key)
+
+    def keys(self) -> list[WorkloadKey]:
+        """Every key, sorted (the list itself: do not change it)."""
+        if len(self._removed) > _FEW:
+            removed = self._removed
+            self._sorted = [key for key in self._sorted if key not in removed]
+        else:
+            for key in self._removed:
+                del self._sorted[bisect.bisect_left(self._sorted, key)]
+        if len(self._added) > _FEW:
+            self._sorted.extend(sorted(self._added))
+            self._sorted.sort()  # two sorted runs: merged in one pass
+        else:
+            for key in self._added:
+                bisect.insort(self._sorted, key)
+        self._removed, self._added = set(), set()
+        return self._sorted
+
+
+_FEW = 64
+"""Up to this many changes are placed one by one (a binary search and a move of the list's
+tail each); more, and the list is filtered or merged in one pass over it."""
