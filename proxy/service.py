@@ -38,6 +38,7 @@ from proxy.scheduler.policy import PolicyError
 from proxy.scheduler.selection import Selection
 from proxy.scheduler.validation import OPERATORS
 from proxy.settings import ProxySection
+from proxy.view import FedView
 from proxy.write_round import validate_spec
 
 _log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         size = request.page_size or _DEFAULT_PAGE
         after = tuple(request.page_token.split("/", 1)) if request.page_token else ("", "")
         view = self._node.cache.view
-        keys: Sequence[tuple[str, ...]] = view.workload_order.keys()
+        keys: Sequence[tuple[str, ...]] = view.workload_order.sorted_keys()
         start = bisect.bisect_right(keys, after)
         if request.namespace:
             start = max(start, bisect.bisect_left(keys, (request.namespace, "")))
@@ -258,7 +259,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         try:
             known: set[tuple[str, str]] = set()
             if request.send_initial:
-                for key, workload in sorted(cache.view.workloads.items()):
+                for key, workload in _in_order(cache.view):
                     if not request.namespace or key[0] == request.namespace:
                         known.add(key)
                         yield _event("ADDED", workload, cache.revision)
@@ -442,13 +443,19 @@ def _event(kind: str, workload: types_pb2.Workload, revision: int) -> federation
     )
 
 
+def _in_order(view: FedView) -> list[tuple[tuple[str, str], types_pb2.Workload]]:
+    """Every workload of the view by key, taken at once (a stream sends them over many
+    event-loop turns, while the view changes)."""
+    return [(key, view.workloads[key]) for key in view.workload_order.sorted_keys()]
+
+
 def _workload_events(
     cache: FedCache, change: Any, prefix: str, namespace: str, known: set[tuple[str, str]]
 ) -> list[federation_pb2.WorkloadEvent]:
     if change.resynced:
         events = [_event("RESYNCED", types_pb2.Workload(), change.revision)]
         known.clear()
-        for key, workload in sorted(cache.view.workloads.items()):
+        for key, workload in _in_order(cache.view):
             if not namespace or key[0] == namespace:
                 known.add(key)
                 events.append(_event("ADDED", workload, change.revision))

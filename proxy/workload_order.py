@@ -35,7 +35,7 @@ class WorkloadOrder:
         else:
             self._removed.add(key)
 
-    def keys(self) -> list[WorkloadKey]:
+    def sorted_keys(self) -> list[WorkloadKey]:
         """Every key, sorted (the list itself: do not change it)."""
         if len(self._removed) > _FEW:
             removed = self._removed
