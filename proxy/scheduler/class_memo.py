@@ -1,10 +1,12 @@
 """Static filter verdicts and raw class scores per cluster, kept from one cycle to the next.
 
 What a class's static filters and class-level score plugins say about a cluster depends only
-on the cluster's spec, status and health and on its capacity. While those are the same, a new
-cycle reuses the previous results and runs the plugins again only for the clusters that
-changed: a batch that touches a few clusters of a large fleet costs a few plugin calls, not
-one per cluster. Normalising and weighting still run over every cluster in each cycle.
+on the cluster's spec, status and health and on its capacity. While those are the same (a
+status whose heartbeat time alone moved counts as the same), a new cycle reuses the previous
+results and runs the plugins again only for the clusters that changed: a batch that touches
+a few clusters of a large fleet costs a few plugin calls, not one per cluster. Normalising
+and weighting run over every cluster again only when a result's verdict or raw scores moved
+(see Cycle._build_class).
 
 Scores are heuristics, so a result also stays current while the cluster's reservations have
 moved by at most SCORE_SLACK of its capacity limit in every dimension: a busy fleet whose
