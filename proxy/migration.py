@@ -24,8 +24,6 @@ from proxy.scheduler.model import PlacementRequest
 from proxy.scheduler.resources import UNLIMITED, Quantity
 from proxy.scheduler.validation import resolve_policy
 
-Phase = types_pb2.WorkloadPhase
-Mode = types_pb2.FailoverMode
 _SHRINK_ONLY = Quantity(UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED)
 
 
@@ -112,7 +110,7 @@ def refused_target(
     """A target part of the operation's move that Failed (its cluster refused the apply)."""
     for part in workload.placement.clusters:
         target = part.operation_id == operation_id and not part.leaving and part.replicas > 0
-        if target and part.phase == Phase.WORKLOAD_PHASE_FAILED:
+        if target and part.phase == types_pb2.WORKLOAD_PHASE_FAILED:
             return part
     return None
 
@@ -147,7 +145,7 @@ def evacuate(
         return MoveResult(_degraded(workload, move.sources, str(error)), [])
     ops: list[Op] = _reservation_ops(changes, keys)
     record = _moved_record(workload, decision, move)
-    if move.mode != Mode.FAILOVER_MODE_GRACEFUL:
+    if move.mode != types_pb2.FAILOVER_MODE_GRACEFUL:
         ops += _resize_sources(workload, record, move.sources, ledger, keys)
     return MoveResult(record, ops)
 
@@ -163,7 +161,7 @@ def replace_refused(
     if (
         part is None
         or part.replicas != refused.replicas
-        or part.phase != Phase.WORKLOAD_PHASE_RESERVED
+        or part.phase != types_pb2.WORKLOAD_PHASE_RESERVED
     ):
         return MoveResult(None, [])
     why = f"apply refused by {refused.cluster}: {refused.reason}"
@@ -175,7 +173,7 @@ def replace_refused(
     if in_flight(workload):
         return MoveResult(_failed(workload, refused.cluster, f"{why} (a move is in flight)"), [])
     sources = frozenset({refused.cluster})
-    move = Evacuate(refused.namespace, refused.name, sources, "", Mode.FAILOVER_MODE_DIRECT)
+    move = Evacuate(refused.namespace, refused.name, sources, "", types_pb2.FAILOVER_MODE_DIRECT)
     request, decision = _off(workload, refused.cluster, f"refused:{part.reservation_id}", cycle)
     if not decision.ok or _moved(decision, sources) == 0:
         return MoveResult(
@@ -196,7 +194,7 @@ def replace_refused(
         if item.cluster == refused.cluster:
             item.message = why
             if item.replicas:
-                item.phase = Phase.WORKLOAD_PHASE_FAILED
+                item.phase = types_pb2.WORKLOAD_PHASE_FAILED
                 item.message += f"; {item.replicas} replicas fit nowhere else"
         elif item.replicas > before.get(item.cluster, 0):
             item.replaces = refused.cluster
@@ -214,11 +212,11 @@ def abandon(
     without a reservation, the reasons in its message, for a later sweep to place again; a
     workload with a move in flight waits for it to end; a deleted one only loses the parts."""
     parts = [p for p in workload.placement.clusters if p.cluster == move.cluster]
-    if not parts or (in_flight(workload) and workload.phase != Phase.WORKLOAD_PHASE_DELETING):
+    if not parts or (in_flight(workload) and workload.phase != types_pb2.WORKLOAD_PHASE_DELETING):
         return MoveResult(None, [])
     ops = _release_parts(parts, ledger, keys)
     held = sum(p.replicas for p in parts)
-    if held == 0 or workload.phase == Phase.WORKLOAD_PHASE_DELETING:
+    if held == 0 or workload.phase == types_pb2.WORKLOAD_PHASE_DELETING:
         return MoveResult(_without_cluster(workload, move.cluster), ops)
     why = f"cluster {move.cluster} was removed"
     sources = frozenset({move.cluster})
@@ -231,7 +229,7 @@ def abandon(
     except OverCommitError as error:
         return _stranded(workload, move.cluster, held, f"{why}; {error}", ops)
     ops += _reservation_ops(changes, keys)
-    evacuation = Evacuate(move.namespace, move.name, sources, "", Mode.FAILOVER_MODE_DIRECT)
+    evacuation = Evacuate(move.namespace, move.name, sources, "", types_pb2.FAILOVER_MODE_DIRECT)
     record = _without_cluster(_moved_record(workload, decision, evacuation), move.cluster)
     before = {p.cluster: p.replicas for p in workload.placement.clusters}
     for part in record.placement.clusters:
@@ -295,7 +293,7 @@ def _add_stranded(record: types_pb2.Workload, cluster: str, replicas: int, messa
     record.placement.clusters.add(
         cluster=cluster,
         replicas=replicas,
-        phase=Phase.WORKLOAD_PHASE_FAILED,
+        phase=types_pb2.WORKLOAD_PHASE_FAILED,
         message=f"{message}; {replicas} replicas fit nowhere else",
     )
 
@@ -306,7 +304,7 @@ def _failed(workload: types_pb2.Workload, cluster: str, message: str) -> types_p
     record.CopyFrom(workload)
     for part in record.placement.clusters:
         if part.cluster == cluster:
-            part.phase = Phase.WORKLOAD_PHASE_FAILED
+            part.phase = types_pb2.WORKLOAD_PHASE_FAILED
             part.message = message
     record.message = message
     return record
@@ -339,7 +337,7 @@ def return_back(
     except OverCommitError:
         return MoveResult(None, [])
     part.replicas += wanted
-    part.phase = Phase.WORKLOAD_PHASE_RESERVED
+    part.phase = types_pb2.WORKLOAD_PHASE_RESERVED
     part.operation_id = move.operation_id
     _mark_leaving(record, move, wanted)
     key = keys.reservation(move.to_cluster, part.reservation_id)
@@ -390,7 +388,7 @@ def complete(
         return _give_up(workload, move, refused, ledger, keys)
     tagged = [p for p in workload.placement.clusters if p.operation_id == move.operation_id]
     targets = [p for p in tagged if p.leaving == 0 and p.replicas > 0]
-    if not tagged or any(p.phase != Phase.WORKLOAD_PHASE_READY for p in targets):
+    if not tagged or any(p.phase != types_pb2.WORKLOAD_PHASE_READY for p in targets):
         return MoveResult(None, [])
     record = types_pb2.Workload()
     record.CopyFrom(workload)
@@ -401,7 +399,7 @@ def complete(
         if part.leaving:
             part.replicas -= part.leaving
             part.leaving = 0
-            part.phase = Phase.WORKLOAD_PHASE_RESERVED
+            part.phase = types_pb2.WORKLOAD_PHASE_RESERVED
             sources.add(part.cluster)
         part.operation_id = ""
     return MoveResult(record, _resize_sources(workload, record, frozenset(sources), ledger, keys))
@@ -462,7 +460,7 @@ def _moved_record(
             _source_part(part, kept.get(item.cluster, 0), move)
         elif item.delta > 0:
             part.replicas = item.replicas
-            part.phase = Phase.WORKLOAD_PHASE_RESERVED
+            part.phase = types_pb2.WORKLOAD_PHASE_RESERVED
             part.reservation_id = item.reservation_id
             part.operation_id = move.operation_id
         if part.replicas > 0 or before is not None:
@@ -487,12 +485,12 @@ def keep_pending_removal(record: types_pb2.Workload, workload: types_pb2.Workloa
 
 
 def _source_part(part: types_pb2.ClusterPlacement, kept: int, move: Evacuate) -> None:
-    if move.mode == Mode.FAILOVER_MODE_GRACEFUL:
+    if move.mode == types_pb2.FAILOVER_MODE_GRACEFUL:
         part.leaving = part.replicas - kept
         part.operation_id = move.operation_id
         return
     part.replicas = kept
-    part.phase = Phase.WORKLOAD_PHASE_DEGRADED if kept else Phase.WORKLOAD_PHASE_RESERVED
+    part.phase = types_pb2.WORKLOAD_PHASE_DEGRADED if kept else types_pb2.WORKLOAD_PHASE_RESERVED
 
 
 def _kept_on_sources(
@@ -515,7 +513,7 @@ def _degraded(
     record.CopyFrom(workload)
     for part in record.placement.clusters:
         if part.cluster in sources and part.replicas > 0:
-            part.phase = Phase.WORKLOAD_PHASE_DEGRADED
+            part.phase = types_pb2.WORKLOAD_PHASE_DEGRADED
             part.message = "could not be moved: nothing fits elsewhere"
     record.message = f"replicas on {', '.join(sorted(sources))} could not move: {reasons}"
     return record

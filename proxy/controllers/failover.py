@@ -40,12 +40,6 @@ from proxy.settings import FailoverSection, ProxySection
 from proxy.workloads import WorkloadWriter
 
 _log = logging.getLogger(__name__)
-Kind = types_pb2.OperationKind
-OpPhase = types_pb2.OperationPhase
-Step = types_pb2.StepPhase
-Mode = types_pb2.FailoverMode
-Action = federation_pb2.FailoverAction
-WPhase = types_pb2.WorkloadPhase
 
 
 class FailoverController:
@@ -81,7 +75,9 @@ class FailoverController:
         ]
         if not scope:
             return
-        operation = self._new(Kind.OPERATION_KIND_FAILOVER, [cluster], Mode.FAILOVER_MODE_DIRECT)
+        operation = self._new(
+            types_pb2.OPERATION_KIND_FAILOVER, [cluster], types_pb2.FAILOVER_MODE_DIRECT
+        )
         operation.timeline.add(at=_stamp(trouble_began), message=f"{cluster} unhealthy")
         _add_steps(operation, scope, cluster)
         operation.timeline.add(at=_stamp(time.time()), message=f"{cluster} failed: failing over")
@@ -94,14 +90,16 @@ class FailoverController:
             return existing
         sources = self._sources(request)
         mode = request.mode or (
-            Mode.FAILOVER_MODE_GRACEFUL if request.drill else Mode.FAILOVER_MODE_DIRECT
+            types_pb2.FAILOVER_MODE_GRACEFUL if request.drill else types_pb2.FAILOVER_MODE_DIRECT
         )
-        kind = Kind.OPERATION_KIND_DRILL if request.drill else Kind.OPERATION_KIND_FAILOVER
-        if request.action == Action.FAILOVER_ACTION_PLAN:
+        kind = (
+            types_pb2.OPERATION_KIND_DRILL if request.drill else types_pb2.OPERATION_KIND_FAILOVER
+        )
+        if request.action == federation_pb2.FAILOVER_ACTION_PLAN:
             return await self._save(self._plan(kind, sources, mode, request.request_id))
-        if request.action == Action.FAILOVER_ACTION_EXECUTE:
+        if request.action == federation_pb2.FAILOVER_ACTION_EXECUTE:
             return await self._execute(kind, sources, mode, request)
-        if request.action == Action.FAILOVER_ACTION_RESTORE:
+        if request.action == federation_pb2.FAILOVER_ACTION_RESTORE:
             return await self._restore(sources, request)
         raise invalid("action", "one of PLAN, EXECUTE, RESTORE")
 
@@ -112,7 +110,10 @@ class FailoverController:
         if any(set(sources) & set(op.clusters) for op in self._active()):
             return None
         operation = self._new(
-            Kind.OPERATION_KIND_REBALANCE, sources, Mode.FAILOVER_MODE_GRACEFUL, request_id
+            types_pb2.OPERATION_KIND_REBALANCE,
+            sources,
+            types_pb2.FAILOVER_MODE_GRACEFUL,
+            request_id,
         )
         for cluster in sources:
             _add_steps(operation, workloads, cluster)
@@ -131,7 +132,7 @@ class FailoverController:
                 grpc.StatusCode.FAILED_PRECONDITION, f"an operation on {cluster} is already running"
             )
         operation = self._new(
-            Kind.OPERATION_KIND_DRAIN, [cluster], Mode.FAILOVER_MODE_GRACEFUL, request_id
+            types_pb2.OPERATION_KIND_DRAIN, [cluster], types_pb2.FAILOVER_MODE_GRACEFUL, request_id
         )
         await self._set_state([cluster], types_pb2.ADMIN_STATE_DRAINING, f"drain {operation.id}")
         _add_steps(operation, self._on([cluster]), cluster)
@@ -140,7 +141,10 @@ class FailoverController:
 
     def plan_rebalance(self, sources: list[str], request_id: str) -> types_pb2.Operation:
         return self._plan(
-            Kind.OPERATION_KIND_REBALANCE, sources, Mode.FAILOVER_MODE_GRACEFUL, request_id
+            types_pb2.OPERATION_KIND_REBALANCE,
+            sources,
+            types_pb2.FAILOVER_MODE_GRACEFUL,
+            request_id,
         )
 
     def existing(self, request_id: str) -> types_pb2.Operation | None:
@@ -157,7 +161,7 @@ class FailoverController:
     async def run(self) -> None:
         self._operations = {
             op.id: op for op in self._cache.view.operations.values()
-            if op.phase == OpPhase.OPERATION_PHASE_RUNNING
+            if op.phase == types_pb2.OPERATION_PHASE_RUNNING
         }  # fmt: skip
         while True:
             for operation in list(self._active()):
@@ -194,7 +198,7 @@ class FailoverController:
     ) -> types_pb2.Operation:
         """What would move where, and what fits nowhere, without reserving anything."""
         operation = self._new(kind, sources, mode, request_id)
-        operation.phase = OpPhase.OPERATION_PHASE_PLANNED
+        operation.phase = types_pb2.OPERATION_PHASE_PLANNED
         operation.dry_run = True
         view = self._cache.view
         cycle = self._engine.cycle(
@@ -212,7 +216,7 @@ class FailoverController:
                 if item.cluster not in sources and item.delta > 0:
                     operation.steps.add(
                         workload=name, to_cluster=item.cluster, replicas=item.delta,
-                        from_cluster=",".join(sources), phase=Step.STEP_PHASE_PENDING,
+                        from_cluster=",".join(sources), phase=types_pb2.STEP_PHASE_PENDING,
                     )  # fmt: skip
             if decision.unplaced or not decision.ok:
                 operation.shortfalls.add(
@@ -256,21 +260,24 @@ class FailoverController:
         they are Ready again (health's stabilisation window applies)."""
         await self._set_state(sources, types_pb2.ADMIN_STATE_ACTIVE, "")
         operation = self._new(
-            Kind.OPERATION_KIND_RESTORE, sources, Mode.FAILOVER_MODE_GRACEFUL, request.request_id
+            types_pb2.OPERATION_KIND_RESTORE,
+            sources,
+            types_pb2.FAILOVER_MODE_GRACEFUL,
+            request.request_id,
         )
         drilled = [
             op for op in self._cache.view.operations.values()
-            if set(op.clusters) == set(sources) and op.kind == Kind.OPERATION_KIND_DRILL
+            if set(op.clusters) == set(sources) and op.kind == types_pb2.OPERATION_KIND_DRILL
         ]  # fmt: skip
         if drilled:
             drill = max(drilled, key=lambda op: op.created_at.ToMicroseconds())
             operation.restores = drill.id
             for step in drill.steps:
-                if step.phase == Step.STEP_PHASE_DONE and step.to_cluster:
+                if step.phase == types_pb2.STEP_PHASE_DONE and step.to_cluster:
                     operation.steps.add(
                         workload=step.workload, from_cluster=step.to_cluster,
                         to_cluster=step.from_cluster, replicas=step.replicas,
-                        phase=Step.STEP_PHASE_PENDING,
+                        phase=types_pb2.STEP_PHASE_PENDING,
                     )  # fmt: skip
         operation.replicas_total = sum(step.replicas for step in operation.steps)
         operation.timeline.add(
@@ -282,7 +289,7 @@ class FailoverController:
     # --------------------------------------------------------------- driving
 
     async def _drive(self, operation: types_pb2.Operation) -> None:
-        if operation.kind == Kind.OPERATION_KIND_RESTORE:
+        if operation.kind == types_pb2.OPERATION_KIND_RESTORE:
             await self._drive_return(operation)
             return
         sources = frozenset(operation.clusters)
@@ -292,8 +299,11 @@ class FailoverController:
         for step in operation.steps:
             workload = self._writer.workloads.get(_key(step.workload))
             if workload is None:
-                step.phase = Step.STEP_PHASE_SKIPPED
-            elif step.phase in (Step.STEP_PHASE_DONE, Step.STEP_PHASE_SKIPPED) or _refused(step):
+                step.phase = types_pb2.STEP_PHASE_SKIPPED
+            elif step.phase in (
+                types_pb2.STEP_PHASE_DONE,
+                types_pb2.STEP_PHASE_SKIPPED,
+            ) or _refused(step):
                 continue
             elif in_flight(workload):
                 _note_refusal(step, workload, operation.id)
@@ -320,7 +330,7 @@ class FailoverController:
                 continue
             if in_flight(workload):
                 completions.append(CompleteMove(*_key(step.workload), operation.id))
-            elif step.phase == Step.STEP_PHASE_PENDING and self._ready(step.to_cluster):
+            elif step.phase == types_pb2.STEP_PHASE_PENDING and self._ready(step.to_cluster):
                 returns.append((step, ReturnMove(
                     *_key(step.workload), step.to_cluster, tuple(step.from_cluster.split(",")),
                     step.replicas, operation.id,
@@ -329,7 +339,7 @@ class FailoverController:
         answers = await asyncio.gather(*(self._writer.submit(move) for _, move in returns))
         for (step, _), answer in zip(returns, answers, strict=True):
             if not _tagged(answer, step.to_cluster, operation.id):
-                step.phase = Step.STEP_PHASE_FAILED
+                step.phase = types_pb2.STEP_PHASE_FAILED
                 step.message = "no room to fail back: the replicas stay where they are"
         for step in operation.steps:
             _observe_return(step, self._writer.workloads.get(_key(step.workload)), operation.id)
@@ -349,10 +359,10 @@ class FailoverController:
         be removed from it) refers to it; other operations are settled when their steps are.
         A drain that could not move everything keeps its cluster, cordoned again: nothing
         drains it any more, and a later remove tries afresh."""
-        if operation.kind != Kind.OPERATION_KIND_DRAIN:
+        if operation.kind != types_pb2.OPERATION_KIND_DRAIN:
             return True
         (cluster,) = operation.clusters
-        failed = sum(1 for step in operation.steps if step.phase == Step.STEP_PHASE_FAILED)
+        failed = sum(1 for step in operation.steps if step.phase == types_pb2.STEP_PHASE_FAILED)
         if failed:
             reason = f"drain {operation.id} left {failed} workloads on it"
             await self._set_state([cluster], types_pb2.ADMIN_STATE_CORDONED, reason)
@@ -382,9 +392,9 @@ class FailoverController:
 
     def _finish(self, operation: types_pb2.Operation) -> None:
         now = time.time()
-        partial = any(s.phase == Step.STEP_PHASE_FAILED for s in operation.steps)
+        partial = any(s.phase == types_pb2.STEP_PHASE_FAILED for s in operation.steps)
         operation.phase = (
-            OpPhase.OPERATION_PHASE_PARTIAL if partial else OpPhase.OPERATION_PHASE_SUCCEEDED
+            types_pb2.OPERATION_PHASE_PARTIAL if partial else types_pb2.OPERATION_PHASE_SUCCEEDED
         )
         operation.finished_at.CopyFrom(_stamp(now))
         began = operation.timeline[0].at if operation.timeline else operation.created_at
@@ -400,7 +410,7 @@ class FailoverController:
     def _active(self) -> Iterable[types_pb2.Operation]:
         return [
             op for op in self._operations.values()
-            if op.phase == OpPhase.OPERATION_PHASE_RUNNING
+            if op.phase == types_pb2.OPERATION_PHASE_RUNNING
         ]  # fmt: skip
 
     def _on(self, clusters: Iterable[str]) -> list[types_pb2.Workload]:
@@ -419,7 +429,7 @@ class FailoverController:
         operation = types_pb2.Operation(
             id=f"{_kind(kind)}-{uuid.uuid4().hex[:10]}",
             kind=kind,
-            phase=OpPhase.OPERATION_PHASE_RUNNING,
+            phase=types_pb2.OPERATION_PHASE_RUNNING,
             mode=mode,
             clusters=clusters,
             request_id=request_id,
@@ -451,7 +461,7 @@ class FailoverController:
             await self._cache.wait_for_revision(result.revision, timeout_s=5)
 
 
-_DONE = (Step.STEP_PHASE_DONE, Step.STEP_PHASE_FAILED, Step.STEP_PHASE_SKIPPED)
+_DONE = (types_pb2.STEP_PHASE_DONE, types_pb2.STEP_PHASE_FAILED, types_pb2.STEP_PHASE_SKIPPED)
 
 
 def _add_steps(
@@ -463,7 +473,7 @@ def _add_steps(
             workload=_name(workload),
             from_cluster=cluster,
             replicas=held_on(workload, sources),
-            phase=Step.STEP_PHASE_PENDING,
+            phase=types_pb2.STEP_PHASE_PENDING,
         )
     operation.replicas_total = sum(step.replicas for step in operation.steps)
 
@@ -479,33 +489,33 @@ def _observe(
     if _refused(step):
         return
     if workload is None:
-        step.phase = Step.STEP_PHASE_SKIPPED
+        step.phase = types_pb2.STEP_PHASE_SKIPPED
         return
     tagged = [p for p in workload.placement.clusters if p.operation_id == operation_id]
     targets = [p for p in tagged if p.leaving == 0 and p.cluster not in sources]
     if targets:
         step.to_cluster = ",".join(sorted(p.cluster for p in targets))
-        ready = all(p.phase == WPhase.WORKLOAD_PHASE_READY for p in targets)
-        step.phase = Step.STEP_PHASE_READY if ready else Step.STEP_PHASE_RESERVED
+        ready = all(p.phase == types_pb2.WORKLOAD_PHASE_READY for p in targets)
+        step.phase = types_pb2.STEP_PHASE_READY if ready else types_pb2.STEP_PHASE_RESERVED
         return
     left = held_on(workload, sources)
-    if step.phase == Step.STEP_PHASE_PENDING and left == step.replicas:
+    if step.phase == types_pb2.STEP_PHASE_PENDING and left == step.replicas:
         degraded = any(
-            p.phase == WPhase.WORKLOAD_PHASE_DEGRADED for p in workload.placement.clusters
+            p.phase == types_pb2.WORKLOAD_PHASE_DEGRADED for p in workload.placement.clusters
         )
         if degraded:
-            step.phase, step.message = Step.STEP_PHASE_FAILED, workload.message
+            step.phase, step.message = types_pb2.STEP_PHASE_FAILED, workload.message
         return
-    if left and step.phase != Step.STEP_PHASE_DONE:
-        step.phase, step.message = Step.STEP_PHASE_FAILED, workload.message
+    if left and step.phase != types_pb2.STEP_PHASE_DONE:
+        step.phase, step.message = types_pb2.STEP_PHASE_FAILED, workload.message
         return
-    step.phase, step.message = Step.STEP_PHASE_DONE, ""
+    step.phase, step.message = types_pb2.STEP_PHASE_DONE, ""
     if not step.HasField("finished_at"):
         step.finished_at.CopyFrom(_stamp(time.time()))
 
 
 def _refused(step: types_pb2.OperationStep) -> bool:
-    return step.phase == Step.STEP_PHASE_FAILED and step.refused
+    return step.phase == types_pb2.STEP_PHASE_FAILED and step.refused
 
 
 def _note_refusal(
@@ -514,7 +524,7 @@ def _note_refusal(
     """A target of this move Failed: the step fails for good (its CompleteMove gives up)."""
     part = refused_target(workload, operation_id)
     if part is not None:
-        step.phase, step.refused = Step.STEP_PHASE_FAILED, True
+        step.phase, step.refused = types_pb2.STEP_PHASE_FAILED, True
         step.message = f"apply failed on {part.cluster}: {part.message}"
 
 
@@ -531,22 +541,22 @@ def _observe_return(
 ) -> None:
     """A fail-back step follows its returning part; done once the donors have left."""
     if workload is None:
-        step.phase = Step.STEP_PHASE_SKIPPED
+        step.phase = types_pb2.STEP_PHASE_SKIPPED
         return
     if step.phase in _DONE:
         return
     if _tagged(workload, step.to_cluster, operation_id):
         (back,) = [p for p in workload.placement.clusters if p.cluster == step.to_cluster]
-        ready = back.phase == WPhase.WORKLOAD_PHASE_READY
-        step.phase = Step.STEP_PHASE_READY if ready else Step.STEP_PHASE_RESERVED
-    elif step.phase in (Step.STEP_PHASE_RESERVED, Step.STEP_PHASE_READY):
-        step.phase, step.message = Step.STEP_PHASE_DONE, ""
+        ready = back.phase == types_pb2.WORKLOAD_PHASE_READY
+        step.phase = types_pb2.STEP_PHASE_READY if ready else types_pb2.STEP_PHASE_RESERVED
+    elif step.phase in (types_pb2.STEP_PHASE_RESERVED, types_pb2.STEP_PHASE_READY):
+        step.phase, step.message = types_pb2.STEP_PHASE_DONE, ""
         step.finished_at.CopyFrom(_stamp(time.time()))
 
 
 def _tally(operation: types_pb2.Operation) -> None:
-    done = [s for s in operation.steps if s.phase == Step.STEP_PHASE_DONE]
-    failed = [s for s in operation.steps if s.phase == Step.STEP_PHASE_FAILED]
+    done = [s for s in operation.steps if s.phase == types_pb2.STEP_PHASE_DONE]
+    failed = [s for s in operation.steps if s.phase == types_pb2.STEP_PHASE_FAILED]
     operation.replicas_moved = sum(s.replicas for s in done)
     operation.replicas_failed = sum(s.replicas for s in failed)
     del operation.shortfalls[:]
@@ -558,7 +568,9 @@ def _tally(operation: types_pb2.Operation) -> None:
 
 def _moving(operation: types_pb2.Operation) -> int:
     return sum(
-        1 for s in operation.steps if s.phase in (Step.STEP_PHASE_RESERVED, Step.STEP_PHASE_READY)
+        1
+        for s in operation.steps
+        if s.phase in (types_pb2.STEP_PHASE_RESERVED, types_pb2.STEP_PHASE_READY)
     )
 
 

@@ -42,7 +42,7 @@ class Signal:
 class Tracker:
     """Per-cluster memory of the controller: the verdict and since when the signal held."""
 
-    health: Health.ValueType = Health.CLUSTER_HEALTH_UNKNOWN
+    health: Health.ValueType = types_pb2.CLUSTER_HEALTH_UNKNOWN
     reason: str = ""
     since: float = 0.0  # wall clock of the last transition
     ok_since: float | None = None  # continuous health started (monotonic)
@@ -85,7 +85,7 @@ def step(
     if wanted != tracker.health:
         tracker.since = now_wall
     tracker.health, tracker.reason = wanted, reason
-    if wanted == Health.CLUSTER_HEALTH_READY:
+    if wanted == types_pb2.CLUSTER_HEALTH_READY:
         tracker.last_ready = now_wall
     return True
 
@@ -99,21 +99,21 @@ def _verdict(
 ) -> tuple[Health.ValueType, str]:
     current = tracker.health
     if signal.ok:
-        first_time = current == Health.CLUSTER_HEALTH_UNKNOWN
+        first_time = current == types_pb2.CLUSTER_HEALTH_UNKNOWN
         stable = tracker.ok_since is not None and now - tracker.ok_since >= settings.stabilise_s
-        if current == Health.CLUSTER_HEALTH_READY or first_time or stable:
-            return Health.CLUSTER_HEALTH_READY, ""
+        if current == types_pb2.CLUSTER_HEALTH_READY or first_time or stable:
+            return types_pb2.CLUSTER_HEALTH_READY, ""
         return current, f"recovering; Ready after {settings.stabilise_s:.0f} s of health"
-    if current == Health.CLUSTER_HEALTH_UNKNOWN:
+    if current == types_pb2.CLUSTER_HEALTH_UNKNOWN:
         return current, signal.reason
-    if current == Health.CLUSTER_HEALTH_FAILED:
+    if current == types_pb2.CLUSTER_HEALTH_FAILED:
         return current, tracker.reason
     troubled_for = 0.0 if tracker.trouble_since is None else now - tracker.trouble_since
     if troubled_for >= settings.fail_after_s and not fleet_silent:
-        return Health.CLUSTER_HEALTH_FAILED, f"{signal.reason} for {settings.fail_after_s:.0f} s"
+        return types_pb2.CLUSTER_HEALTH_FAILED, f"{signal.reason} for {settings.fail_after_s:.0f} s"
     if fleet_silent:
-        return Health.CLUSTER_HEALTH_SUSPECT, f"{signal.reason}; {_SILENT_FLEET}"
-    return Health.CLUSTER_HEALTH_SUSPECT, signal.reason
+        return types_pb2.CLUSTER_HEALTH_SUSPECT, f"{signal.reason}; {_SILENT_FLEET}"
+    return types_pb2.CLUSTER_HEALTH_SUSPECT, signal.reason
 
 
 class HealthController:
@@ -162,7 +162,7 @@ class HealthController:
                 ops.append(Put(self._keys.cluster_health(name), _record(name, tracker)))
                 if tracker.health != before:
                     _log_change(name, tracker)
-                if tracker.health == Health.CLUSTER_HEALTH_FAILED and before != tracker.health:
+                if tracker.health == types_pb2.CLUSTER_HEALTH_FAILED and before != tracker.health:
                     began = tracker.trouble_since
                     trouble = 0.0 if began is None else now_mono - began
                     failed.append((name, now_wall - trouble))
