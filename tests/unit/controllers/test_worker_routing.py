@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-from common.etcd_store import KeyValue
-from common.keys import Keys
+from unit.controllers.view_fakes import KEYS, UpdatedView
+
 from fed.v1 import types_pb2
-from proxy.known_records import KnownRecords
 from proxy.routing import WorkerRouter
-from proxy.view import ViewUpdater
-
-KEYS = Keys("/fed")
 
 
-class Cache:
-    """What the router reads of the cache: its view, as the watch keeps it."""
-
-    def __init__(self) -> None:
-        self.updater = ViewUpdater(KEYS, KnownRecords())
-
-    @property
-    def view(self):  # type: ignore[no-untyped-def]
-        return self.updater.view
-
-    def put(self, key: str, record: types_pb2.Assignment | types_pb2.MemberRecord) -> None:
-        self.updater.apply(KeyValue(key, record.SerializeToString(), 1, 1, 1, 0), deleted=False)
-
-    def delete(self, key: str) -> None:
-        self.updater.apply(KeyValue(key, b"", 1, 1, 1, 0), deleted=True)
-
-
-def assign(cache: Cache, worker: str, clusters: list[str], publishes: list[str]) -> None:
+def assign(cache: UpdatedView, worker: str, clusters: list[str], publishes: list[str]) -> None:
     record = types_pb2.Assignment(worker=worker, clusters=clusters, publishes=publishes)
     cache.put(KEYS.assignment(worker), record)
 
 
-def router_for(cache: Cache) -> WorkerRouter:
+def router_for(cache: UpdatedView) -> WorkerRouter:
     return WorkerRouter(cache, batch_window_s=0.001, timeout_s=1.0)  # type: ignore[arg-type]
 
 
 def test_the_status_publisher_comes_first_then_by_name_and_only_live_workers_count() -> None:
-    cache = Cache()
+    cache = UpdatedView()
     for worker in ("w1", "w2", "w3"):
         cache.put(KEYS.worker(worker), types_pb2.MemberRecord(id=worker))
     assign(cache, "w1", ["a", "b"], [])
@@ -53,7 +32,7 @@ def test_the_status_publisher_comes_first_then_by_name_and_only_live_workers_cou
 
 
 def test_a_worker_that_leaves_or_is_reassigned_is_seen_at_the_next_lookup() -> None:
-    cache = Cache()
+    cache = UpdatedView()
     for worker in ("w1", "w2"):
         cache.put(KEYS.worker(worker), types_pb2.MemberRecord(id=worker))
     assign(cache, "w1", ["a"], ["a"])

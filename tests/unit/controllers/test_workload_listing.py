@@ -7,17 +7,13 @@ from random import Random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from unit.controllers.view_fakes import KEYS, UpdatedView
 
-from common.etcd_store import KeyValue
-from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
-from proxy.known_records import KnownRecords
 from proxy.service import FederationService
 from proxy.settings import ProxySection
-from proxy.view import FedView, ViewUpdater
+from proxy.view import FedView
 from proxy.workload_order import WorkloadOrder
-
-KEYS = Keys("/fed")
 
 
 @settings(max_examples=200, deadline=None)
@@ -55,17 +51,8 @@ def test_many_changes_at_once_are_merged_into_the_order() -> None:
     assert order.sorted_keys() == sorted(held - gone | back | new)
 
 
-class Cache:
-    def __init__(self) -> None:
-        self.updater = ViewUpdater(KEYS, KnownRecords())
-
-    @property
-    def view(self) -> FedView:
-        return self.updater.view
-
-
 class Node:
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: UpdatedView) -> None:
         self.cache = cache
         self.proxy_id = "p1"
         self.settings = ProxySection()
@@ -94,15 +81,15 @@ def _full_sort_listing(
     )
 
 
-def _apply(cache: Cache, namespace: str, name: str, cluster: str | None) -> None:
+def _apply(cache: UpdatedView, namespace: str, name: str, cluster: str | None) -> None:
     """Put the workload on `cluster`, or delete it with None."""
     key = KEYS.workload(namespace, name)
     if cluster is None:
-        cache.updater.apply(KeyValue(key, b"", 1, 1, 1, 0), deleted=True)
+        cache.delete(key)
         return
     workload = types_pb2.Workload(spec=types_pb2.WorkloadSpec(namespace=namespace, name=name))
     workload.placement.clusters.add(cluster=cluster, replicas=1)
-    cache.updater.apply(KeyValue(key, workload.SerializeToString(), 1, 1, 1, 0), deleted=False)
+    cache.put(key, workload)
 
 
 async def _pages(
@@ -116,7 +103,7 @@ async def _pages(
 
 
 def test_pages_and_filters_match_a_full_sort_as_workloads_come_and_go() -> None:
-    random, cache = Random(3), Cache()
+    random, cache = Random(3), UpdatedView()
     service = FederationService(Node(cache))  # type: ignore[arg-type]
     for round_ in range(6):
         for _ in range(150):
