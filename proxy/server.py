@@ -15,7 +15,6 @@ import os
 import socket
 from importlib.metadata import version
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
@@ -23,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from common import retry
 from common.election import Election
 from common.etcd_store import EtcdStore
+from common.grpc_server import GenericHandlerServer
 from common.keys import Keys
 from common.membership import Registration
 from common.metrics import MetricsServer, start_metrics_server
@@ -68,7 +68,7 @@ class ProxyNode:
         self.address = ""
         self._service = FederationService(self, channel_options)
         self._health = HealthServicer()
-        self._server = grpc.aio.server()
+        self._server = GenericHandlerServer()
         self._metrics: MetricsServer | None = None
         self._registration: Registration | None = None
         self._leading: asyncio.Task[None] | None = None

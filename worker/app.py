@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.etcd_store import EtcdStore
+from common.grpc_server import GenericHandlerServer
 from common.keys import Keys
 from common.metrics import MetricsServer, start_metrics_server
 from fed.v1 import worker_pb2, worker_pb2_grpc
@@ -57,7 +58,7 @@ class WorkerApp:
         observability = settings.observability
         self.metrics = start_metrics_server(observability.metrics_host, observability.metrics_port)
         await self.store.connect()
-        self.server = server = grpc.aio.server()
+        self.server = server = GenericHandlerServer()
         self.health = health_servicer = health.aio.HealthServicer()
         host, _, port = settings.worker.listen.rpartition(":")
         bound = server.add_insecure_port(f"{host}:{port}")
