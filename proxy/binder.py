@@ -55,6 +55,16 @@ def unsettled(workload: types_pb2.Workload) -> bool:
     return any(part.replicas == 0 for part in workload.placement.clusters)
 
 
+def _parts_to_call(workload: types_pb2.Workload) -> list[types_pb2.ClusterPlacement]:
+    """The parts a binding pass acts on through a worker: to apply, to follow until Ready,
+    or to remove."""
+    return [
+        part
+        for part in workload.placement.clusters
+        if part.replicas == 0 or part.phase in _CALLED_PHASES
+    ]
+
+
 @dataclass
 class _Outcome:
     """One binding pass over a workload: the parts that failed, and whether any worker
@@ -101,9 +111,22 @@ class Binder:
             self._unsettled.add(key)
         else:
             self._unsettled.discard(key)
-        if key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
+        if key in self._queued or (key not in self._binding and self._parked_now(key, workload)):
+            return
+        self._queued.add(key)
+        self._queue.put_nowait(key)
+
+    def _parked_now(self, key: tuple[str, str], workload: types_pb2.Workload) -> bool:
+        """Park at once, without a binding task, a workload none of whose parts to act on
+        has a live worker (what a binding pass would find, failing each of them)."""
+        if workload.phase == types_pb2.WORKLOAD_PHASE_DELETING:
+            return False
+        clusters = {part.cluster for part in _parts_to_call(workload)}
+        if not clusters or any(self._router.workers_for(cluster) for cluster in clusters):
+            return False
+        self._retry_at.pop(key, None)
+        self._waiting[key] = frozenset(clusters)
+        return True
 
     def follows(self, key: tuple[str, str]) -> bool:
         """Whether the binder binds this workload until it settles (due, backing off, or
@@ -239,9 +262,7 @@ class Binder:
             return _Outcome([], reached=True)
         outcome = _Outcome([], reached=False)
         called: list[types_pb2.ClusterPlacement] = []
-        for part in workload.placement.clusters:
-            if part.replicas > 0 and part.phase not in _CALLED_PHASES:
-                continue
+        for part in _parts_to_call(workload):
             if self._router.workers_for(part.cluster):
                 called.append(part)
             else:  # no task and no call for it: it waits for a worker

@@ -71,6 +71,27 @@ async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -
         await binder.stop()
 
 
+async def test_a_workload_without_a_worker_is_parked_as_it_is_enqueued() -> None:
+    """No binding task runs here: the binder parks it on the spot, and a workload whose
+    cluster has a worker is left due for a binding pass."""
+    parked, bound = reserved("web"), reserved("api")
+    cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(parked)
+    binder = Binder(
+        writer,  # type: ignore[arg-type]
+        router,  # type: ignore[arg-type]
+        cache,  # type: ignore[arg-type]
+        epoch=1,
+        period_s=60.0,
+    )
+    binder.enqueue(parked)
+    assert binder.follows(("team-a", "web"))
+    assert binder.due(time.monotonic() + 3600) == []
+    router.has_worker = True
+    writer.workloads[("team-a", "api")] = bound
+    binder.enqueue(bound)
+    assert binder.due(time.monotonic()) == [bound]
+
+
 async def test_a_failure_with_a_worker_backs_off_and_stays_due() -> None:
     workload = reserved("api")
     cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
