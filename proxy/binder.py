@@ -93,6 +93,8 @@ class Binder:
         self._cache = cache
         self._changes: asyncio.Queue[Change] | None = None
         self._unsettled: set[tuple[str, str]] = set()
+        """Unsettled workloads the sweep re-checks; parked ones are in `_waiting` instead, so
+        that a sweep does not walk every workload an outage of workers has parked."""
         self._waiting: dict[tuple[str, str], frozenset[str]] = {}
         """Parked workloads and the clusters whose lack of a worker they wait out."""
         self._epoch = epoch
@@ -124,14 +126,18 @@ class Binder:
         clusters = {part.cluster for part in _parts_to_call(workload)}
         if not clusters or any(self._router.workers_for(cluster) for cluster in clusters):
             return False
-        self._retry_at.pop(key, None)
-        self._waiting[key] = frozenset(clusters)
+        self._wait_for_worker(key, clusters)
         return True
+
+    def _wait_for_worker(self, key: tuple[str, str], clusters: set[str]) -> None:
+        self._retry_at.pop(key, None)
+        self._unsettled.discard(key)
+        self._waiting[key] = frozenset(clusters)
 
     def follows(self, key: tuple[str, str]) -> bool:
         """Whether the binder binds this workload until it settles (due, backing off, or
         parked until its clusters have a worker)."""
-        return key in self._unsettled
+        return key in self._unsettled or key in self._waiting
 
     def start(self, parallelism: int = 8) -> None:
         self._unsettled = {key for key, w in self._writer.workloads.items() if unsettled(w)}
@@ -167,7 +173,7 @@ class Binder:
     def due(self, now: float) -> list[types_pb2.Workload]:
         """Unsettled workloads to bind again at `now`: not parked, past their backoff."""
         found: list[types_pb2.Workload] = []
-        for key in self._unsettled.difference(self._waiting):
+        for key in [key for key in self._unsettled if key not in self._waiting]:
             workload = self._writer.workloads.get(key)
             if workload is None or not unsettled(workload):
                 self._unsettled.discard(key)
@@ -201,8 +207,7 @@ class Binder:
 
     def _park(self, key: tuple[str, str], clusters: set[str]) -> None:
         """Wait for a worker instead of retrying: a cluster without one costs nothing."""
-        self._retry_at.pop(key, None)
-        self._waiting[key] = frozenset(clusters)
+        self._wait_for_worker(key, clusters)
         self._wake([key])  # a worker may have come while the call failed
 
     async def _drain(self) -> None:

@@ -92,6 +92,30 @@ async def test_a_workload_without_a_worker_is_parked_as_it_is_enqueued() -> None
     assert binder.due(time.monotonic()) == [bound]
 
 
+async def test_a_parked_workload_deleted_meanwhile_is_dropped_when_its_worker_comes() -> None:
+    workload = reserved("web")
+    cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
+    binder = Binder(
+        writer,  # type: ignore[arg-type]
+        router,  # type: ignore[arg-type]
+        cache,  # type: ignore[arg-type]
+        epoch=1,
+        period_s=60.0,
+    )
+    binder.start(parallelism=1)
+    try:
+        binder.enqueue(workload)
+        assert binder.follows(("team-a", "web"))
+        del writer.workloads[("team-a", "web")]
+        router.has_worker = True
+        router.looked.clear()
+        cache.publish(Change(3, KEYS.workers_prefix() + "w1"))
+        await asyncio.wait_for(router.looked.wait(), timeout=5)
+        assert not binder.follows(("team-a", "web"))
+    finally:
+        await binder.stop()
+
+
 async def test_a_failure_with_a_worker_backs_off_and_stays_due() -> None:
     workload = reserved("api")
     cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
