@@ -26,7 +26,6 @@ from proxy.cache import FedCache
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
 from proxy.requests import RequestIdReused, RequestLog, digest
 
-AdminState = types_pb2.AdminState
 _PROBE_TIMEOUT_S = 5.0
 
 
@@ -129,7 +128,7 @@ class ClusterAdmin:
                 )
             return [], [], self._info(spec.name)
         await probe(spec.endpoint, spec.kubeconfig)
-        spec.state = AdminState.ADMIN_STATE_ACTIVE
+        spec.state = types_pb2.ADMIN_STATE_ACTIVE
         spec.registered_at.CopyFrom(_now())
         key = self._keys.cluster_spec(spec.name)
         ops: list[Op] = [Put(key, spec.SerializeToString())]
@@ -138,12 +137,12 @@ class ClusterAdmin:
     async def _cordon(
         self, request: federation_pb2.CordonClusterRequest
     ) -> tuple[list[Op], list[Compare], Message]:
-        return self._set_state(request.name, AdminState.ADMIN_STATE_CORDONED, request.reason)
+        return self._set_state(request.name, types_pb2.ADMIN_STATE_CORDONED, request.reason)
 
     async def _uncordon(
         self, request: federation_pb2.UncordonClusterRequest
     ) -> tuple[list[Op], list[Compare], Message]:
-        return self._set_state(request.name, AdminState.ADMIN_STATE_ACTIVE, "")
+        return self._set_state(request.name, types_pb2.ADMIN_STATE_ACTIVE, "")
 
     def _set_state(
         self, name: str, state: types_pb2.AdminState.ValueType, reason: str
@@ -152,7 +151,7 @@ class ClusterAdmin:
         existing = self._spec(name)
         if existing is None:
             raise not_found(f"cluster {name}")
-        if existing.state == AdminState.ADMIN_STATE_REMOVING:
+        if existing.state == types_pb2.ADMIN_STATE_REMOVING:
             raise ApiError(grpc.StatusCode.FAILED_PRECONDITION, f"cluster {name} is being removed")
         spec = types_pb2.ClusterSpec()
         spec.CopyFrom(existing)
