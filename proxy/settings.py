@@ -116,6 +116,12 @@ class FailoverSection:
     retry_degraded_s: float = setting(
         10.0, unit="s", why="how often a failover retries replicas that fit nowhere yet"
     )
+    shortfall_settle_s: float = setting(
+        30.0,
+        unit="s",
+        why="an operation whose replicas fit nowhere ends Partial only after this long without "
+        "progress, retrying them meanwhile: room held by moves in flight appears as their pods run",
+    )
 
 
 @dataclass

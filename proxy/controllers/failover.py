@@ -62,6 +62,9 @@ class FailoverController:
         self._proxy_settings = proxy_settings
         self._operations: dict[str, types_pb2.Operation] = {}
         self._last_try: dict[tuple[str, str, str], float] = {}
+        self._progress: dict[str, tuple[tuple[int, int], float]] = {}
+        """Per operation driven here: its progress (replicas moved, steps moving) and since
+        when it has been that."""
 
     # ------------------------------------------------------------ entry points
 
@@ -315,10 +318,20 @@ class FailoverController:
         for step in operation.steps:
             _observe(step, self._writer.workloads.get(_key(step.workload)), sources, operation.id)
         _tally(operation)
-        if all(step.phase in _DONE for step in operation.steps) and await self._settled(operation):
+        quiet_s, settle_s = self._quiet_for(operation), self._settings.shortfall_settle_s
+        if may_end(operation, quiet_s, settle_s) and await self._settled(operation):
             self._finish(operation)
         if operation.SerializeToString() != before:
             await self._save(operation)
+
+    def _quiet_for(self, operation: types_pb2.Operation) -> float:
+        """Seconds since the operation last moved replicas or started or ended a move."""
+        now = time.monotonic()
+        progress = (operation.replicas_moved, _moving(operation))
+        known = self._progress.get(operation.id)
+        if known is None or known[0] != progress:
+            known = self._progress[operation.id] = (progress, now)
+        return now - known[1]
 
     async def _drive_return(self, operation: types_pb2.Operation) -> None:
         before = operation.SerializeToString()
@@ -391,6 +404,7 @@ class FailoverController:
         return True
 
     def _finish(self, operation: types_pb2.Operation) -> None:
+        self._progress.pop(operation.id, None)
         now = time.time()
         partial = any(s.phase == types_pb2.STEP_PHASE_FAILED for s in operation.steps)
         operation.phase = (
@@ -462,6 +476,19 @@ class FailoverController:
 
 
 _DONE = (types_pb2.STEP_PHASE_DONE, types_pb2.STEP_PHASE_FAILED, types_pb2.STEP_PHASE_SKIPPED)
+
+
+def may_end(operation: types_pb2.Operation, quiet_s: float, settle_s: float) -> bool:
+    """Every step is terminal, and if some replicas found no room, the operation has not
+    progressed for `settle_s` while they were retried: a move's reservation holds room until
+    its pods run and the cluster's status shows the nodes they took, so a step can fail for
+    want of room that the moves in flight free moments later."""
+    if not all(step.phase in _DONE for step in operation.steps):
+        return False
+    short_of_room = any(
+        step.phase == types_pb2.STEP_PHASE_FAILED and not step.refused for step in operation.steps
+    )
+    return not short_of_room or quiet_s >= settle_s
 
 
 def _add_steps(

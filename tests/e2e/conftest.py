@@ -23,7 +23,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         workers=2,
         attached=True,
         settings=COMMON,
-        proxy_settings=["proxy.bind_period_s=0.3"],
+        proxy_settings=[
+            "proxy.bind_period_s=0.3",
+            "failover.retry_degraded_s=0.5",
+            "failover.shortfall_settle_s=2",  # a drain that cannot move everything ends soon
+        ],
         worker_settings=["worker.status_period_s=0.5"],
     )
     info = Stack(config).up()

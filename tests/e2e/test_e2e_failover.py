@@ -42,7 +42,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         proxy_settings=["proxy.bind_period_s=0.3", "failover.auto=true",
                         "failover.suspect_after_s=2", "failover.fail_after_s=5",
                         "failover.stabilise_s=3", "failover.health_period_s=0.2",
-                        "failover.max_parallel_moves=500"],
+                        "failover.max_parallel_moves=500", "failover.retry_degraded_s=0.5",
+                        "failover.shortfall_settle_s=2"],
         worker_settings=["worker.status_period_s=0.5", "retry.max_backoff_s=0.5"],
     )  # fmt: skip
     info = Stack(config).up()
