@@ -46,6 +46,10 @@ FORWARDED = "x-fed-forwarded"
 REVISION = "x-fed-revision"
 _UNKNOWN = types_pb2.CLUSTER_HEALTH_UNKNOWN
 _DEFAULT_PAGE = 500
+SCAN_LIMIT = 2_000
+"""Workloads a ListWorkloads page looks at, at most. A cluster filter that few workloads
+match ends a page short (even empty) with a token to go on from, rather than holding the
+event loop for a scan of the fleet (~3 us a workload: 300 ms at 100,000, on the leader too)."""
 
 
 class Node(Protocol):
@@ -236,9 +240,13 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             start = max(start, bisect.bisect_left(keys, (request.namespace, "")))
         chosen: list[types_pb2.Workload] = []
         last: tuple[str, ...] = ()
-        for key in itertools.islice(keys, start, None):
+        for scanned, key in enumerate(itertools.islice(keys, start, None)):
             if request.namespace and key[0] != request.namespace:
                 break  # past the namespace's keys
+            if scanned == SCAN_LIMIT:  # the next page goes on after the last key looked at
+                return federation_pb2.ListWorkloadsResponse(
+                    workloads=chosen, next_page_token="/".join(keys[start + scanned - 1])
+                )
             workload = view.workloads[(key[0], key[1])]
             if request.cluster and not any(
                 p.cluster == request.cluster for p in workload.placement.clusters

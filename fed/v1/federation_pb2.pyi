@@ -277,6 +277,9 @@ class ListWorkloadsResponse(_message.Message):
     WORKLOADS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    """Set while more may follow. A page with a filter can hold fewer than page_size workloads,
+    even none (a page looks at a bounded number of them): follow the token until it is empty.
+    """
     @_builtins.property
     def workloads(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Workload]: ...
     def __init__(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from random import Random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from unit.controllers.view_fakes import KEYS, UpdatedView
 
+import proxy.service as service_module
 from fed.v1 import federation_pb2, types_pb2
 from proxy.service import FederationService
 from proxy.settings import ProxySection
@@ -121,3 +123,27 @@ def test_pages_and_filters_match_a_full_sort_as_workloads_come_and_go() -> None:
             for page in pages:
                 assert page == _full_sort_listing(cache.view, request), f"round {round_}"
                 request.page_token = page.next_page_token
+
+
+def test_a_sparse_filter_ends_pages_at_the_scan_limit_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page looks at SCAN_LIMIT workloads at most: with a filter few of them match, pages
+    come short or empty, each with a token, and together they are the full listing."""
+    monkeypatch.setattr(service_module, "SCAN_LIMIT", 11)
+    random, cache = Random(8), UpdatedView()
+    service = FederationService(Node(cache))  # type: ignore[arg-type]
+    for number in range(300):
+        _apply(cache, f"team-{number % 3}", f"w{number}", random.choice(["c1"] * 19 + ["c2"]))
+    for namespace, size in (("", 4), ("team-1", 2), ("", 0)):
+        request = federation_pb2.ListWorkloadsRequest(
+            namespace=namespace, cluster="c2", page_size=size
+        )
+        full = _full_sort_listing(
+            cache.view,
+            federation_pb2.ListWorkloadsRequest(namespace=namespace, cluster="c2", page_size=300),
+        )
+        pages = asyncio.run(_pages(service, request))
+        assert [w for page in pages for w in page.workloads] == list(full.workloads)
+        assert any(len(page.workloads) < (size or 500) and page.next_page_token for page in pages)
+        assert all(len(page.workloads) <= (size or 500) for page in pages)
