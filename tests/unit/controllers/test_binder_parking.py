@@ -47,16 +47,24 @@ def reserved(name: str) -> types_pb2.Workload:
     )
 
 
-async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -> None:
-    workload = reserved("web")
+def binder_of(
+    workload: types_pb2.Workload, period_s: float = 60.0
+) -> tuple[Binder, FakeCache, FakeRouter, FakeWriter]:
+    """A binder over fakes whose writer holds `workload`; its router has no worker yet."""
     cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
     binder = Binder(
         writer,  # type: ignore[arg-type]
         router,  # type: ignore[arg-type]
         cache,  # type: ignore[arg-type]
         epoch=1,
-        period_s=0.001,
+        period_s=period_s,
     )
+    return binder, cache, router, writer
+
+
+async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -> None:
+    workload = reserved("web")
+    binder, cache, router, _writer = binder_of(workload, period_s=0.001)
     binder.start(parallelism=1)
     try:
         binder.enqueue(workload)
@@ -75,14 +83,7 @@ async def test_a_workload_without_a_worker_is_parked_as_it_is_enqueued() -> None
     """No binding task runs here: the binder parks it on the spot, and a workload whose
     cluster has a worker is left due for a binding pass."""
     parked, bound = reserved("web"), reserved("api")
-    cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(parked)
-    binder = Binder(
-        writer,  # type: ignore[arg-type]
-        router,  # type: ignore[arg-type]
-        cache,  # type: ignore[arg-type]
-        epoch=1,
-        period_s=60.0,
-    )
+    binder, _cache, router, writer = binder_of(parked)
     binder.enqueue(parked)
     assert binder.follows(("team-a", "web"))
     assert binder.due(time.monotonic() + 3600) == []
@@ -94,14 +95,7 @@ async def test_a_workload_without_a_worker_is_parked_as_it_is_enqueued() -> None
 
 async def test_a_parked_workload_deleted_meanwhile_is_dropped_when_its_worker_comes() -> None:
     workload = reserved("web")
-    cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
-    binder = Binder(
-        writer,  # type: ignore[arg-type]
-        router,  # type: ignore[arg-type]
-        cache,  # type: ignore[arg-type]
-        epoch=1,
-        period_s=60.0,
-    )
+    binder, cache, router, writer = binder_of(workload)
     binder.start(parallelism=1)
     try:
         binder.enqueue(workload)
@@ -118,15 +112,8 @@ async def test_a_parked_workload_deleted_meanwhile_is_dropped_when_its_worker_co
 
 async def test_a_failure_with_a_worker_backs_off_and_stays_due() -> None:
     workload = reserved("api")
-    cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
+    binder, _cache, router, _writer = binder_of(workload)
     router.has_worker = True
-    binder = Binder(
-        writer,  # type: ignore[arg-type]
-        router,  # type: ignore[arg-type]
-        cache,  # type: ignore[arg-type]
-        epoch=1,
-        period_s=60.0,
-    )
     binder.enqueue(workload)
     assert binder.due(time.monotonic()) == [workload]
     binder._back_off(("team-a", "api"))
