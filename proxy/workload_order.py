@@ -5,6 +5,8 @@ A page of ListWorkloads used to sort every workload of the view: with 100,000 wo
 reads), for each page. The order is kept here instead: adding or removing a key is a set
 operation, and the sorted list is brought up to date only when a listing asks for it, by
 merging the keys added since (a sort of two sorted runs) rather than sorting them all again.
+The keys added are kept in the order they came: a resync lists etcd's keys in key order, so
+sorting them is a pass over runs already in order (100,000 keys: 148 ms from a set, 20 ms).
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ class WorkloadOrder:
 
     def __init__(self) -> None:
         self._sorted: list[WorkloadKey] = []
-        self._added: set[WorkloadKey] = set()
+        self._added: dict[WorkloadKey, None] = {}
         self._removed: set[WorkloadKey] = set()
 
     def add(self, key: WorkloadKey) -> None:
         if key in self._removed:  # removed since the last listing: still in the list
             self._removed.discard(key)
         else:
-            self._added.add(key)
+            self._added[key] = None
 
     def remove(self, key: WorkloadKey) -> None:
         if key in self._added:  # added since the last listing: not in the list yet
-            self._added.discard(key)
+            del self._added[key]
         else:
             self._removed.add(key)
 
@@ -49,7 +51,7 @@ class WorkloadOrder:
         else:
             for key in self._added:
                 bisect.insort(self._sorted, key)
-        self._removed, self._added = set(), set()
+        self._removed, self._added = set(), {}
         return self._sorted
 
 
