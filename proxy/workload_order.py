@@ -2,11 +2,12 @@
 
 A page of ListWorkloads used to sort every workload of the view: with 100,000 workloads,
 ~400 ms on the serving replica's event loop (the leader's too: every replica answers
-reads), for each page. The order is kept here instead: adding or removing a key is a set
-operation, and the sorted list is brought up to date only when a listing asks for it, by
+reads), for each page. The order is kept here instead: adding or removing a key is a dict or
+set operation, and the sorted list is brought up to date only when a listing asks for it, by
 merging the keys added since (a sort of two sorted runs) rather than sorting them all again.
 The keys added are kept in the order they came: a resync lists etcd's keys in key order, so
-sorting them is a pass over runs already in order (100,000 keys: 148 ms from a set, 20 ms).
+sorting them is a pass over runs already in order (the first listing after a resync of
+100,000 workloads: 297 ms when they were kept in a set, 22 ms).
 """
 
 from __future__ import annotations
