@@ -22,6 +22,13 @@ ETCD_WATCH_RESYNCS = Counter(
 )
 LEADER = Gauge("fed_leader", "1 while this process is the elected leader, else 0")
 LEADER_EPOCH = Gauge("fed_leader_epoch", "Epoch (create revision) of this process's leadership")
+EVENT_LOOP_LAG = Histogram(
+    "fed_event_loop_lag_seconds",
+    "How late the event loop ran a callback that was due (sampled every 10 ms), by likely "
+    "cause: busy (the loop's thread was on a CPU) or waiting (it was off CPU)",
+    ["cause"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
+)
 LEASE_ACK_AGE = Gauge(
     "fed_leader_lease_ack_age_seconds",
     "Seconds since the leader's lease keepalive was last acknowledged (steps down near TTL)",

@@ -13,6 +13,7 @@ from common import event_loop
 from common.etcd_launcher import etcd_endpoints
 from common.gc_tuning import LATENCY, full_collections, tune_gc
 from common.logs import configure_logging
+from common.loop_lag import watch_loop_lag
 from common.service_cli import parse_service_args, service_settings
 from common.settings import SettingsError
 from proxy.server import ProxyNode
@@ -28,6 +29,7 @@ async def serve(
     await node.start()
     tune_gc(LATENCY)
     collector = asyncio.create_task(full_collections(settings.proxy.full_gc_s), name="full-gc")
+    lag_watch = asyncio.create_task(watch_loop_lag(), name="loop-lag")
     print(json.dumps({"event": "ready", "id": node.proxy_id, "address": node.address}), flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -36,6 +38,7 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, reload, node, load)
     await stopping.wait()
     collector.cancel()
+    lag_watch.cancel()
     await node.stop()
 
 

@@ -11,7 +11,9 @@ only), and the ratio to that one shows what the proxy adds to the transport alon
 server's `server_loop_busy` is the share of the run its event loop (main thread) was on a
 CPU, and `server_loop_waiting_cpu` the share it was ready to run but waited for a CPU (the
 machine's two cores are shared with the load generator, etcd and gRPC's threads): what is
-left, the loop had nothing to do. The last line is one JSON object.
+left, the loop had nothing to do. The proxy's `loop_stalls_over_2ms` counts its event loop's
+lag samples (common.loop_lag, one every 10 ms) over 2 ms, by cause: `busy` (a long callback
+or collection) or `waiting` (its thread off CPU). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -210,13 +212,15 @@ async def wait_ready(address: str, clusters: int) -> str:
 
 def batch_totals(metrics_address: str) -> dict[str, float]:
     """The leader's running sums and counts of batch sizes, classes per batch and fenced
-    commit seconds."""
+    commit seconds, and of its event loop's lag samples (all, and those over 2 ms by cause)."""
     with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=5) as response:
         text = response.read().decode()
     wanted = {"fed_scheduler_batch_size", "fed_scheduler_classes_per_batch"}
     totals: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            if family.name == "fed_event_loop_lag_seconds":
+                _add_lag_sample(totals, sample.name, sample.labels, sample.value)
             if not sample.name.endswith(("_sum", "_count")):
                 continue
             if family.name in wanted:
@@ -226,19 +230,44 @@ def batch_totals(metrics_address: str) -> dict[str, float]:
     return totals
 
 
-def batch_means(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+STALL_S = "0.002"
+"""Lag samples above this bucket bound count as stalls."""
+
+
+def _add_lag_sample(
+    totals: dict[str, float], name: str, labels: dict[str, str], value: float
+) -> None:
+    """Lag samples: +count overall and per cause, -count at or under STALL_S per cause."""
+    cause = labels.get("cause", "")
+    if name.endswith("_count"):
+        totals["lag_samples"] = totals.get("lag_samples", 0.0) + value
+        totals[f"stalls_{cause}"] = totals.get(f"stalls_{cause}", 0.0) + value
+    elif name.endswith("_bucket") and labels.get("le") == STALL_S:
+        totals[f"stalls_{cause}"] = totals.get(f"stalls_{cause}", 0.0) - value
+
+
+def batch_means(before: dict[str, float], after: dict[str, float]) -> dict[str, object]:
     """Mean writes per batch, classes per scheduled batch and fenced commit time (ms)
-    between two scrapes."""
+    between two scrapes, and the event loop's stalls over 2 ms by cause among its lag
+    samples (one every 10 ms)."""
 
     def mean(family: str) -> float:
         count = after.get(f"{family}_count", 0.0) - before.get(f"{family}_count", 0.0)
         total = after.get(f"{family}_sum", 0.0) - before.get(f"{family}_sum", 0.0)
         return total / count if count else 0.0
 
+    def change(name: str) -> int:
+        return round(after.get(name, 0.0) - before.get(name, 0.0))
+
     return {
         "mean_batch": round(mean("fed_scheduler_batch_size"), 1),
         "mean_classes": round(mean("fed_scheduler_classes_per_batch"), 1),
         "mean_commit_ms": round(mean("commit") * 1000, 2),
+        "loop_stalls_over_2ms": {
+            "busy": change("stalls_busy"),
+            "waiting": change("stalls_waiting"),
+            "of_samples": change("lag_samples"),
+        },
     }
 
 
@@ -282,8 +311,8 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
             args.seconds,
             {"server": proxy.pid, "etcd": etcd.pid},
         )
-        proxy_run |= batch_means(before, batch_totals(metrics_address))
-        print(f"{'proxy':>18}: {proxy_run}", flush=True)
+        proxy_figures = proxy_run | batch_means(before, batch_totals(metrics_address))
+        print(f"{'proxy':>18}: {proxy_figures}", flush=True)
         echo_rated = await open_loop(
             place_call(echo_address, "er"), args.rate, args.seconds, server=echo.pid
         )
@@ -304,7 +333,7 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
         "clusters": args.clusters,
         "window_ms": args.window_ms,
         "echo": echo_run,
-        "proxy": proxy_run,
+        "proxy": proxy_figures,
         "echo_proxy_transport": echo_transport_run,
         "ratio_to_echo": round(float(proxy_run["per_s"]) / float(echo_run["per_s"]), 3),
         "ratio_to_echo_proxy_transport": round(

@@ -209,7 +209,7 @@ async def test_list_clusters_honours_the_label_selector(
     assert "selector.match_expressions[0].operator" in (raised.value.details() or "")
 
 
-async def test_metrics_show_requests_forwarding_batches_and_plugins(
+async def test_metrics_show_requests_forwarding_batches_plugins_and_loop_lag(
     proxies: list[ProxyProcess],
     clusters: dict[str, str],
     store: EtcdStore,
@@ -234,6 +234,12 @@ async def test_metrics_show_requests_forwarding_batches_and_plugins(
     assert "fed_scheduler_classes_per_batch_count 1.0" in on_leader
     reservations = len((await store.range(keys.reservations_prefix())).kvs)
     assert f"fed_reservations {float(reservations)}" in on_leader
+    for text in (on_leader, on_follower):
+        lag_samples = sum(
+            float(line.split()[1]) for line in text.splitlines()
+            if line.startswith("fed_event_loop_lag_seconds_count{")
+        )  # fmt: skip
+        assert lag_samples > 0, "every replica samples its event loop's lag"
 
 
 async def test_writes_reaching_a_follower_together_reach_the_leader_in_few_calls(
