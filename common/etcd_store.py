@@ -322,13 +322,14 @@ class EtcdStore:
         reads = [KVService.txn_op_get(key) for key in keys]
         return await self._kv_service.txn([], reads, timeout=self.timeout_s)
 
-    async def range(self, prefix: str, *, revision: int = 0) -> RangeResult:
-        """Every key under `prefix`, in key order, at one revision."""
+    async def range(self, prefix: str, *, revision: int = 0, end: str | None = None) -> RangeResult:
+        """Every key under `prefix` (or from `prefix` up to, not including, `end`), in key
+        order, at one revision."""
         response = await self._call(
             "range",
             lambda: self._kv_service.get(
                 prefix,
-                range_end=prefix_range_end(prefix),
+                range_end=end.encode() if end is not None else prefix_range_end(prefix),
                 revision=revision,
                 sort_order=SortOrder.ASCEND,
                 sort_target=SortTarget.KEY,
@@ -488,9 +489,15 @@ class EtcdStore:
     # ---------------------------------------------------------------- watch
 
     async def watch_prefix(
-        self, prefix: str, *, start_revision: int | None = None, ignore: tuple[str, ...] = ()
+        self,
+        prefix: str,
+        *,
+        start_revision: int | None = None,
+        ignore: tuple[str, ...] = (),
+        end: str | None = None,
     ) -> AsyncGenerator[WatchBatch, None]:
-        """Changes under `prefix` from `start_revision`, never skipping one.
+        """Changes under `prefix` (or from `prefix` up to, not including, `end`) from
+        `start_revision`, never skipping one.
 
         Without `start_revision` it lists first (a resynced batch), then follows. After a
         disconnect it resumes right after the last event it delivered; if that revision has
@@ -499,13 +506,13 @@ class EtcdStore:
         advances the revision).
         """
         if start_revision is None:
-            listed = await self.range(prefix)
+            listed = await self.range(prefix, end=end)
             yield WatchBatch(listed.revision, resynced=True, snapshot=listed.kvs)
             start_revision = listed.revision + 1
         next_revision = start_revision
         backoff = retry.Backoff(self._retry_policy)
         while True:
-            outcome = await self._follow(prefix, next_revision, ignore)
+            outcome = await self._follow(prefix, end, next_revision, ignore)
             async for batch in outcome.batches():
                 backoff.reset()
                 yield batch
@@ -514,16 +521,18 @@ class EtcdStore:
             if outcome.compacted:
                 metrics.ETCD_WATCH_RESYNCS.labels(prefix).inc()
                 _log.warning("watch hit compaction, re-listing", extra={"prefix": prefix})
-                listed = await self.range(prefix)
+                listed = await self.range(prefix, end=end)
                 yield WatchBatch(listed.revision, resynced=True, snapshot=listed.kvs)
                 next_revision = listed.revision + 1
             else:
                 next_revision = outcome.next_revision
 
-    async def _follow(self, prefix: str, start_revision: int, ignore: tuple[str, ...]) -> _WatchRun:
+    async def _follow(
+        self, prefix: str, end: str | None, start_revision: int, ignore: tuple[str, ...]
+    ) -> _WatchRun:
         if self._client.watch is None:
             raise RuntimeError("EtcdStore is not connected")
-        return _WatchRun(self._client.watch, prefix, start_revision, ignore)
+        return _WatchRun(self._client.watch, prefix, end, start_revision, ignore)
 
 
 class _WatchRun:
@@ -536,10 +545,16 @@ class _WatchRun:
     """
 
     def __init__(
-        self, watch_service: Any, prefix: str, start_revision: int, ignore: tuple[str, ...] = ()
+        self,
+        watch_service: Any,
+        prefix: str,
+        end: str | None,
+        start_revision: int,
+        ignore: tuple[str, ...] = (),
     ) -> None:
         self._watch_service = watch_service
         self._prefix = prefix
+        self._end = end.encode() if end is not None else prefix_range_end(prefix)
         self._ignore = tuple(item.encode() for item in ignore)
         self.next_revision = start_revision
         self.compacted = False
@@ -548,7 +563,7 @@ class _WatchRun:
     async def batches(self) -> AsyncIterator[WatchBatch]:
         stream = self._watch_service.watch(
             self._prefix,
-            range_end=prefix_range_end(self._prefix),
+            range_end=self._end,
             start_revision=self.next_revision,
         )
         created_seen = False

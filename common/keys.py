@@ -36,13 +36,13 @@ class Keys:
         return f"{self.leader_prefix()}{lease_id:016x}"
 
     def proxies_prefix(self) -> str:
-        return self._dir("proxies")
+        return self._dir("members/proxies")
 
     def proxy(self, proxy_id: str) -> str:
         return self.proxies_prefix() + _segment(proxy_id, "proxy id")
 
     def workers_prefix(self) -> str:
-        return self._dir("workers")
+        return self._dir("members/workers")
 
     def worker(self, worker_id: str) -> str:
         return self.workers_prefix() + _segment(worker_id, "worker id")
@@ -110,6 +110,15 @@ class Keys:
 
     def requests_prefix(self) -> str:
         return self._dir("requests")
+
+    def writer_prefixes(self) -> tuple[str, ...]:
+        """The records only the leader's writer changes (in fenced transactions). Their
+        directories sort after every other one, so "all but them" is one key range."""
+        return (self.requests_prefix(), self.reservations_prefix(), self.workloads_prefix())
+
+    def shared_range(self) -> tuple[str, str]:
+        """[start, end) of every key under the prefix but the writer's records."""
+        return f"{self.prefix}/", self.requests_prefix()
 
     def request(self, request_id: str) -> str:
         return self.requests_prefix() + _segment(request_id, "request_id")

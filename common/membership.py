@@ -1,4 +1,5 @@
-"""Lease-bound registration of a process (`/fed/proxies/<id>`, `/fed/workers/<id>`).
+"""Lease-bound registration of a process (`/fed/members/proxies/<id>`,
+`/fed/members/workers/<id>`).
 
 The record lives as long as the process keeps its lease alive: a killed process drops
 out of the registry within the lease TTL, with nobody having to clean up after it.

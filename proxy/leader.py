@@ -75,9 +75,11 @@ class LeaderDuties:
             fleet.LiveSnapshots(self._cache, self._settings.status_stale_s),
             self._on_commit,
             self._cache.known,
+            self._cache.apply_written,
             window_s=self._settings.batch_window_ms / 1000,
             max_batch=self._settings.batch_max,
         )
+        await self._cache.narrow()
         self.binder = Binder(
             self.writer,
             self._router,
@@ -131,15 +133,22 @@ class LeaderDuties:
             await self.binder.stop()
         if self.writer is not None:
             await self.writer.stop()
+        self._cache.widen_soon()
         _log.info("leader duties stopped", extra={"epoch": self.leadership.epoch})
 
     async def _records(self) -> Records:
         """The workload records and the ledger as etcd holds them now (the cache caught up
         with etcd first): the writer's memory at the start, and after a commit whose
-        outcome is unknown."""
+        outcome is unknown. A narrowed cache (see proxy.cache) widens for it: such a commit
+        may have changed records that its writer never handed on."""
+        narrowed = self._cache.narrowed
+        if narrowed:
+            await self._cache.widen()
         await self._cache.wait_for_revision(await self._store.revision(), _CATCH_UP_TIMEOUT_S)
         view = self._cache.view
         workloads = {key: _copy(workload) for key, workload in view.workloads.items()}
+        if narrowed:
+            await self._cache.narrow()
         return Records(fleet.ledger(view), workloads)
 
     def _on_commit(self, workload: types_pb2.Workload) -> None:

@@ -55,7 +55,7 @@ class ProxyNode:
             max_txn_ops=settings.etcd.max_txn_ops,
             retry_policy=settings.retry,
         )
-        self.cache = FedCache(self.store, self.keys)
+        self.cache = FedCache(self.store, self.keys, settings.retry)
         self.engine = Engine(settings.scheduling_policies())
         channel_options = retry.channel_options(settings.retry)
         self.router = WorkerRouter(

@@ -86,10 +86,16 @@ class ViewUpdater:
             (keys.leader_prefix(), self._apply_leader),
         ]
 
-    def reset(self) -> None:
-        """Start from an empty view (a resync lists everything again)."""
+    def reset(self, keep_written: bool = False) -> None:
+        """Start from an empty view (a resync lists everything again). With `keep_written`
+        the writer's records stay: a resync of the shared range only (see proxy.cache)."""
+        before = self.view
         self.view = FedView()
         self._known.clear()
+        if keep_written:
+            self.view.workloads = before.workloads
+            self.view.workload_order = before.workload_order
+            self.view.reservations = before.reservations
 
     def apply(self, kv: KeyValue, deleted: bool) -> None:
         """Apply one put or delete; raises DecodeError or InvalidKey for a bad record."""

@@ -71,6 +71,7 @@ class WorkloadWriter:
         snapshot: Callable[[], Snapshot],
         on_commit: Callable[[types_pb2.Workload], None],
         known: KnownRecords,
+        written: Callable[[int, Sequence[Op]], None],
         *,
         window_s: float,
         max_batch: int,
@@ -85,6 +86,8 @@ class WorkloadWriter:
         self._requests = requests
         self._on_commit = on_commit
         self._known = known
+        self._written = written
+        """Told of every committed transaction (revision, ops) before any answer."""
         self._planner = RoundPlanner(
             keys, engine, self.ledger, self.workloads, requests, snapshot, known
         )
@@ -222,6 +225,8 @@ class WorkloadWriter:
 
     async def _commit_chunk(self, ops: list[Op], compares: Sequence[Compare]) -> bool:
         result = await self._leadership.txn(ops, compares, at_most_once=True)
+        if result.succeeded:
+            self._written(result.revision, ops)
         return result.succeeded
 
 

@@ -1,8 +1,8 @@
 """Registration under a lease and the live assignment: which clusters this worker serves.
 
-The worker's MemberRecord lives at /fed/workers/<id> under a lease (re-registered if the lease
-is lost). /fed/assignments/<id> is watched; each assigned cluster gets a slot that follows the
-cluster's spec key and keeps a ClusterRuntime built from it.
+The worker's MemberRecord lives at /fed/members/workers/<id> under a lease (re-registered if
+the lease is lost). /fed/assignments/<id> is watched; each assigned cluster gets a slot that
+follows the cluster's spec key and keeps a ClusterRuntime built from it.
 """
 
 from __future__ import annotations

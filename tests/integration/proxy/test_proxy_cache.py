@@ -6,7 +6,7 @@ import pytest
 from tcp_proxy import TcpProxy
 
 from common.etcd_launcher import EmbeddedEtcd
-from common.etcd_store import EtcdStore
+from common.etcd_store import Delete, EtcdStore, Put
 from common.keys import Keys
 from common.membership import Registration
 from fed.v1 import types_pb2
@@ -84,3 +84,61 @@ async def test_view_is_rebuilt_when_the_watch_resyncs(private_etcd: EmbeddedEtcd
         assert set(cache.view.workers) == {"w2"}
         await cache.stop()
     await proxy.cut()
+
+
+def workload_put(keys: Keys, name: str, replicas: int) -> tuple[str, bytes]:
+    record = types_pb2.Workload(
+        spec=types_pb2.WorkloadSpec(namespace="ns", name=name, replicas=replicas)
+    )
+    return keys.workload("ns", name), record.SerializeToString()
+
+
+async def test_a_narrowed_view_takes_the_writers_records_from_the_writer_only(
+    store: EtcdStore, keys: Keys
+) -> None:
+    cache = FedCache(store, keys)
+    await cache.start()
+    await cache.narrow()
+    changes = cache.subscribe(keys.workloads_prefix())
+    everything = cache.subscribe()
+    key, value = workload_put(keys, "by-writer", 2)
+    revision = await store.put(key, value)
+    cache.apply_written(revision, [Put(keys.request("r-1"), b"answer"), Put(key, value)])
+    assert cache.view.workloads["ns", "by-writer"].spec.replicas == 2
+    assert (await changes.get()).key == key
+    assert (everything.get_nowait().key, everything.empty()) == (key, True)
+
+    stray_key, stray_value = workload_put(keys, "not-handed-on", 1)
+    await store.put(stray_key, stray_value)
+    revision = await store.put(keys.cluster_spec("c1"), b"")
+    await cache.wait_for_revision(revision, timeout_s=5)
+    assert "c1" in cache.view.clusters, "the shared range is still followed"
+    assert ("ns", "not-handed-on") not in cache.view.workloads, "the watch leaves them out"
+    assert changes.empty()
+
+    await cache.widen()
+    assert not cache.narrowed
+    assert set(cache.view.workloads) == {("ns", "by-writer"), ("ns", "not-handed-on")}
+    cache.apply_written(revision, [Delete(key)])
+    assert ("ns", "by-writer") in cache.view.workloads, "a wide view takes etcd's word only"
+    await cache.stop()
+
+
+async def test_a_narrowed_view_that_resyncs_keeps_the_writers_records(
+    store: EtcdStore, keys: Keys
+) -> None:
+    cache = FedCache(store, keys)
+    await cache.start()
+    await cache.narrow()
+    key, value = workload_put(keys, "kept", 3)
+    cache.apply_written(await store.put(key, value), [Put(key, value)])
+    await cache.stop()
+    await store.put(keys.cluster_spec("c1"), b"")
+    await store.compact(await store.put(keys.cluster_spec("c2"), b""))
+
+    await cache.narrow()  # from a compacted revision: the shared range is listed again
+    await cache.wait_for_revision(await store.revision(), timeout_s=5)
+    assert set(cache.view.clusters) == {"c1", "c2"}
+    assert cache.view.workloads["ns", "kept"].spec.replicas == 3
+    assert list(cache.view.workload_order.sorted_keys()) == [("ns", "kept")]
+    await cache.stop()

@@ -17,6 +17,22 @@ def test_layout_matches_the_architecture() -> None:
     assert keys.request("req-1") == "/fed/requests/req-1"
     assert keys.operation("op-1") == "/fed/operations/op-1"
     assert keys.assignment("w1") == "/fed/assignments/w1"
+    assert keys.worker("w1") == "/fed/members/workers/w1"
+    assert keys.proxy("p1") == "/fed/members/proxies/p1"
+
+
+def test_the_shared_range_holds_every_key_but_the_writers_records() -> None:
+    keys = Keys("/fed")
+    start, end = keys.shared_range()
+    shared = [
+        keys.leader(1), keys.proxy("p"), keys.worker("w"), keys.assignment("w"),
+        keys.cluster_spec("c"), keys.cluster_status("c"), keys.cluster_health("c"),
+        keys.operation("o"),
+    ]  # fmt: skip
+    written = [keys.request("r"), keys.reservation("c", "r"), keys.workload("ns", "w")]
+    assert all(start <= key < end for key in shared)
+    assert all(key >= end and key.startswith(keys.writer_prefixes()) for key in written)
+    assert not any(key.startswith(keys.writer_prefixes()) for key in shared)
 
 
 def test_keys_parse_back() -> None:
