@@ -38,6 +38,7 @@ from common.etcd_store import (
 )
 from common.keys import InvalidKey, Keys
 from common.settings import RetrySettings
+from proxy import metrics
 from proxy.known_records import KnownRecords
 from proxy.view import FedView, ViewUpdater
 
@@ -129,6 +130,7 @@ class FedCache:
         if first is not None:
             self._apply(first, keep_written=narrowed)
         self.narrowed = narrowed
+        metrics.CACHE_NARROWED.set(int(narrowed))
         self._task = asyncio.create_task(self._follow(watch, narrowed), name="fed-cache")
 
     def apply_written(self, revision: int, ops: Sequence[Op]) -> None:

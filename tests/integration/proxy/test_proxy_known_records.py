@@ -1,5 +1,5 @@
-"""The leader's cache keeps the objects its writer committed (one copy of each record), and
-they still say exactly what etcd holds."""
+"""The leader's cache keeps the objects its writer committed (one copy of each record, handed
+over by the writer), and they still say exactly what etcd holds."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ async def test_the_cache_holds_the_records_the_writer_committed(
     revision = await store.revision()
     await node.cache.wait_for_revision(revision, timeout_s=5)
     assert node.duties is not None and node.duties.writer is not None
+    assert node.cache.narrowed, "the leader's records come from its writer, not the watch"
     writer, view = node.duties.writer, node.cache.view
 
     stored = {kv.key: kv.value for kv in (await store.range(keys.workloads_prefix())).kvs}

@@ -225,6 +225,7 @@ async def test_metrics_show_requests_forwarding_batches_plugins_and_loop_lag(
     assert 'fed_proxy_request_seconds_count{method="PlaceWorkload",outcome="OK"} 1.0' in on_leader
     assert 'fed_proxy_forwarded_total{method="PlaceWorkload"} 1.0' in on_follower
     assert "fed_leader 1.0" in on_leader and "fed_leader 0.0" in on_follower
+    assert "fed_cache_narrowed 1.0" in on_leader and "fed_cache_narrowed 0.0" in on_follower
     (age_line,) = [
         line for line in on_leader.splitlines()
         if line.startswith("fed_leader_lease_ack_age_seconds ")
@@ -341,3 +342,34 @@ async def test_repeated_request_ids_get_their_first_answer_whatever_changed_sinc
     assert held == {"team-a/first", "team-a/twin", "team-a/filler"} | {
         f"team-a/new-{i}" for i in range(5)
     }
+
+
+async def test_a_leader_that_steps_down_follows_the_new_leaders_writes(
+    proxies: list[ProxyProcess],
+    clusters: dict[str, str],
+    store: EtcdStore,
+    keys: Keys,
+    heartbeats: None,
+) -> None:
+    """A leader's cache leaves its writer's records out of its watch; once it steps down it
+    must list and follow them again, or it would never see its successor's writes."""
+    old, _ = await leader_of(proxies)
+    await register_all(stub(old.address), clusters)
+    placed = federation_pb2.PlaceWorkloadRequest(request_id="s-1", spec=workload("before", 1))
+    await stub(old.address).PlaceWorkload(placed)
+    candidates = (await store.range(keys.leader_prefix())).kvs
+    leading_key = min(candidates, key=lambda kv: kv.create_revision).key
+    await store.delete(leading_key)  # the old leader learns it at its next fenced write
+    fenced = federation_pb2.PlaceWorkloadRequest(request_id="s-2", spec=workload("fenced", 1))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub(old.address).PlaceWorkload(fenced)
+    new, _ = await leader_of([p for p in proxies if p is not old])
+
+    forwarded = federation_pb2.PlaceWorkloadRequest(request_id="s-3", spec=workload("after", 1))
+    await stub(old.address).PlaceWorkload(forwarded)
+    read = await stub(old.address).GetWorkload(
+        federation_pb2.GetWorkloadRequest(namespace="team-a", name="after")
+    )
+    assert read.spec.name == "after"
+    assert "fed_cache_narrowed 0.0" in await scrape(store, keys, old)
+    assert "fed_cache_narrowed 1.0" in await scrape(store, keys, new)
