@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
@@ -74,6 +74,7 @@ class FedCache:
         """The writer's records the view holds (request records it leaves out)."""
         self.narrowed = False
         """The watch leaves the writer's records out (this replica leads)."""
+        self._sole_writer: Callable[[], bool] = lambda: True
 
     async def start(self) -> None:
         """Start following etcd and return once the first full listing is in."""
@@ -87,9 +88,12 @@ class FedCache:
                     await task
         self._task = self._widening = None
 
-    async def narrow(self) -> None:
+    async def narrow(self, sole_writer: Callable[[], bool]) -> None:
         """Follow the shared range only, from the next revision: the leader's writer hands
-        its commits to `apply_written` from now on."""
+        its commits to `apply_written` from now on. The view is whole only while
+        `sole_writer()` holds (this replica leads); once it fails, `wait_for_revision` holds
+        its callers until the watch has widened again."""
+        self._sole_writer = sole_writer
         await self._follow_from(self.view.revision + 1, narrowed=True)
 
     async def widen(self) -> None:
@@ -132,6 +136,8 @@ class FedCache:
         self.narrowed = narrowed
         metrics.CACHE_NARROWED.set(int(narrowed))
         self._task = asyncio.create_task(self._follow(watch, narrowed), name="fed-cache")
+        async with self._advanced:
+            self._advanced.notify_all()
 
     def apply_written(self, revision: int, ops: Sequence[Op]) -> None:
         """The leader's writer committed `ops` at `revision`: while narrowed, its records
@@ -156,9 +162,15 @@ class FedCache:
         return self.view.revision
 
     async def wait_for_revision(self, revision: int, timeout_s: float) -> None:
-        """Return once the view reflects `revision` (raises TimeoutError otherwise)."""
+        """Return once the view reflects `revision` (raises TimeoutError otherwise). A
+        narrowed view whose writer may no longer be the only one reflects nothing: another
+        leader may have changed the records it leaves out."""
         async with asyncio.timeout(timeout_s), self._advanced:
-            await self._advanced.wait_for(lambda: self.view.revision >= revision)
+            await self._advanced.wait_for(
+                lambda: (
+                    self.view.revision >= revision and (not self.narrowed or self._sole_writer())
+                )
+            )
 
     def subscribe(self, *prefixes: str) -> asyncio.Queue[Change]:
         """A queue of the changes to keys under `prefixes` (every key when none is given),

@@ -79,7 +79,7 @@ class LeaderDuties:
             window_s=self._settings.batch_window_ms / 1000,
             max_batch=self._settings.batch_max,
         )
-        await self._cache.narrow()
+        await self._cache.narrow(self._leads)
         self.binder = Binder(
             self.writer,
             self._router,
@@ -148,8 +148,11 @@ class LeaderDuties:
         view = self._cache.view
         workloads = {key: _copy(workload) for key, workload in view.workloads.items()}
         if narrowed:
-            await self._cache.narrow()
+            await self._cache.narrow(self._leads)
         return Records(fleet.ledger(view), workloads)
+
+    def _leads(self) -> bool:
+        return self.leadership.is_leader
 
     def _on_commit(self, workload: types_pb2.Workload) -> None:
         if self.binder is not None:

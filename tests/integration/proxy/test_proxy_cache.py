@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from tcp_proxy import TcpProxy
 
@@ -98,7 +100,7 @@ async def test_a_narrowed_view_takes_the_writers_records_from_the_writer_only(
 ) -> None:
     cache = FedCache(store, keys)
     await cache.start()
-    await cache.narrow()
+    await cache.narrow(lambda: True)
     changes = cache.subscribe(keys.workloads_prefix())
     everything = cache.subscribe()
     key, value = workload_put(keys, "by-writer", 2)
@@ -129,16 +131,38 @@ async def test_a_narrowed_view_that_resyncs_keeps_the_writers_records(
 ) -> None:
     cache = FedCache(store, keys)
     await cache.start()
-    await cache.narrow()
+    await cache.narrow(lambda: True)
     key, value = workload_put(keys, "kept", 3)
     cache.apply_written(await store.put(key, value), [Put(key, value)])
     await cache.stop()
     await store.put(keys.cluster_spec("c1"), b"")
     await store.compact(await store.put(keys.cluster_spec("c2"), b""))
 
-    await cache.narrow()  # from a compacted revision: the shared range is listed again
+    await cache.narrow(lambda: True)  # from a compacted revision: the shared range is listed again
     await cache.wait_for_revision(await store.revision(), timeout_s=5)
     assert set(cache.view.clusters) == {"c1", "c2"}
     assert cache.view.workloads["ns", "kept"].spec.replicas == 3
     assert list(cache.view.workload_order.sorted_keys()) == [("ns", "kept")]
+    await cache.stop()
+
+
+async def test_a_narrowed_view_whose_writer_lost_the_lead_holds_readers_until_it_widens(
+    store: EtcdStore, keys: Keys
+) -> None:
+    leads = True
+    cache = FedCache(store, keys)
+    await cache.start()
+    await cache.narrow(lambda: leads)
+    key, value = workload_put(keys, "by-successor", 1)
+    written = await store.put(key, value)  # a successor's commit: the narrowed watch skips it
+    shared = await store.put(keys.cluster_spec("c1"), b"")
+    await cache.wait_for_revision(shared, timeout_s=5)
+
+    leads = False
+    waiting = asyncio.ensure_future(cache.wait_for_revision(written, timeout_s=5))
+    await asyncio.sleep(0)  # the waiter runs up to its condition
+    assert not waiting.done(), "the shared range alone no longer makes the view whole"
+    await cache.widen()
+    await waiting
+    assert cache.view.workloads["ns", "by-successor"].spec.replicas == 1
     await cache.stop()
