@@ -30,7 +30,6 @@ from common import retry
 from common.etcd_store import (
     Delete,
     EtcdStore,
-    EtcdUnavailable,
     EventType,
     KeyValue,
     Op,
@@ -112,7 +111,7 @@ class FedCache:
         while True:
             try:
                 await self.widen()
-            except EtcdUnavailable as exc:
+            except Exception as exc:  # whatever failed, a narrowed follower must widen
                 _log.warning("cannot widen the watch yet", extra={"err": str(exc)})
                 await backoff.wait()
             else:

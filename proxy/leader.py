@@ -124,6 +124,7 @@ class LeaderDuties:
         _log.info("leader duties started", extra={"epoch": self.leadership.epoch})
 
     async def stop(self) -> None:
+        self._cache.widen_soon()  # at once: a successor may be writing already
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,7 +134,6 @@ class LeaderDuties:
             await self.binder.stop()
         if self.writer is not None:
             await self.writer.stop()
-        self._cache.widen_soon()
         _log.info("leader duties stopped", extra={"epoch": self.leadership.epoch})
 
     async def _records(self) -> Records:
