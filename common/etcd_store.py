@@ -29,7 +29,7 @@ from etcd3aio import (
     prefix_range_end,
 )
 from etcd3aio._protobuf import Compare as RawCompare
-from etcd3aio._protobuf import RequestOp as RawRequestOp
+from etcd3aio._protobuf import TxnRequest
 from etcd3aio.kv import KVService
 
 from common import metrics, retry
@@ -144,19 +144,32 @@ def _compare(compare: Compare) -> RawCompare:
     return raw
 
 
-def _request_op(op: Op) -> Any:
+def _txn_request(
+    compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op]
+) -> TxnRequest:
+    """The request with every op filled in place: etcd3aio's KVService.txn copies each op it
+    is given into a new request, and a fenced batch holds a few ops per placement."""
+    request = TxnRequest()
+    request.compare.extend(_compare(compare) for compare in compares)
+    for op in success:
+        _fill_op(request.success.add(), op)
+    for op in failure:
+        _fill_op(request.failure.add(), op)
+    return request
+
+
+def _fill_op(raw: Any, op: Op) -> None:
     if isinstance(op, Put):
-        # Filled in place: KVService.txn_op_put builds a PutRequest and copies it into the op,
-        # and a fenced batch writes a few of these per request.
-        raw = RawRequestOp()
         put = raw.request_put
         put.key = op.key.encode()
         put.value = op.value
         if op.lease:
             put.lease = op.lease
-        return raw
-    range_end = prefix_range_end(op.key) if op.prefix else None
-    return KVService.txn_op_delete(op.key, range_end=range_end)
+        return
+    delete = raw.request_delete_range
+    delete.key = op.key.encode()
+    if op.prefix:
+        delete.range_end = prefix_range_end(op.key)
 
 
 class Lease:
@@ -381,25 +394,28 @@ class EtcdStore:
         compare)."""
         if max(len(compares), len(success), len(failure)) > self.max_txn_ops:
             raise TooManyOps(f"a transaction may hold at most {self.max_txn_ops} operations")
-        raw_compares = [_compare(c) for c in compares]
-        raw_success = [_request_op(op) for op in success]
-        raw_failure = [_request_op(op) for op in failure]
+        request = _txn_request(compares, success, failure)
         started = time.perf_counter()
         response = await self._call(
-            "txn",
-            lambda: self._kv_service.txn(
-                raw_compares,
-                raw_success,
-                raw_failure,
-                timeout=self.timeout_s,
-            ),
-            at_most_once=at_most_once,
+            "txn", lambda: self._send_txn(request), at_most_once=at_most_once
         )
         _PLAIN_TXN_SECONDS.observe(time.perf_counter() - started)
         revision = int(response.header.revision)
         if success if response.succeeded else failure:
             self._written(revision)
         return TxnResult(bool(response.succeeded), revision)
+
+    async def _send_txn(self, request: TxnRequest) -> Any:
+        """KVService.txn without its wrapper (an asyncio timeout around the call's own gRPC
+        deadline, a retry loop set to one attempt): the leader commits every batch through
+        here. Errors map to etcd3aio's exceptions as its wrapper maps them."""
+        kv = self._kv_service
+        try:
+            return await kv._stub.Txn(
+                request, metadata=kv._metadata or None, timeout=self.timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            kv._raise_rpc_exception(exc, "KV.Txn", attempts=1)
 
     def _written(self, revision: int) -> int:
         self.written_revision = max(self.written_revision, revision)
