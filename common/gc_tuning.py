@@ -29,11 +29,33 @@ def tune_gc(thresholds: tuple[int, int, int]) -> None:
     gc.set_threshold(*thresholds)
 
 
+def freeze_young_survivors() -> None:
+    """After every young collection, move what survived it out of the collector's scans
+    (gc.freeze: a list splice). A serving process keeps what survives (records, ledger
+    entries), and a collection of the middle generation walked up to ten young generations'
+    worth of them again: 4-8 ms pauses once the leader held ~13,000 workloads, and the slowest
+    calls at 1,000 placements/s waited behind them. Garbage cycles still die young; one that
+    forms among frozen objects waits for `full_collections`, as it waited in the oldest
+    generation before."""
+    if _freeze_after_young not in gc.callbacks:
+        gc.callbacks.append(_freeze_after_young)
+
+
+def _freeze_after_young(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop" and info["generation"] < 2:
+        gc.freeze()
+
+
 async def full_collections(interval_s: float, collect: Callable[[], object] = gc.collect) -> None:
     """A full collection every `interval_s`, for a process tuned with LATENCY: what becomes
     cyclic garbage after surviving the young generations is little (a few hundred objects
     per collection in the placement bench), so a fixed, rare schedule bounds both that
-    memory and how often the pause comes."""
+    memory and how often the pause comes. Frozen objects are collected too (unfrozen for
+    it, frozen again after)."""
     while True:
         await asyncio.sleep(interval_s)
-        collect()
+        gc.unfreeze()
+        try:
+            collect()
+        finally:
+            gc.freeze()

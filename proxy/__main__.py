@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from common import event_loop
 from common.etcd_launcher import etcd_endpoints
-from common.gc_tuning import LATENCY, full_collections, tune_gc
+from common.gc_tuning import LATENCY, freeze_young_survivors, full_collections, tune_gc
 from common.logs import configure_logging
 from common.loop_lag import watch_loop_lag
 from common.service_cli import parse_service_args, service_settings
@@ -28,6 +28,7 @@ async def serve(
     node = ProxyNode(settings, endpoints)
     await node.start()
     tune_gc(LATENCY)
+    freeze_young_survivors()
     collector = asyncio.create_task(full_collections(settings.proxy.full_gc_s), name="full-gc")
     lag_watch = asyncio.create_task(watch_loop_lag(), name="loop-lag")
     print(json.dumps({"event": "ready", "id": node.proxy_id, "address": node.address}), flush=True)
