@@ -2,15 +2,18 @@
 
 A task sleeps `period_s` again and again; how much later than asked it wakes is the lag
 that any callback due at that moment suffered too. Each lag is reported with its likely
-cause: "busy" when the loop's thread spent at least the lag on a CPU during that sleep (a
-long callback, a garbage collection), else "waiting" (the thread was off CPU for most of it:
-waiting for a core on a crowded machine, or blocked). Requests stall by the same amount, so
-the lags over a few ms are what a latency tail is made of when the work itself is short.
+cause, from the kernel's account of the loop's thread during that sleep
+(/proc/thread-self/schedstat): "waiting" when the thread spent at least half the lag
+runnable but without a CPU (the machine's cores were taken by other threads and
+processes), else "busy" (a long callback, a garbage collection, a blocking call). Requests
+stall by the same amount, so the lags over a few ms are what a latency tail is made of when
+the work itself is short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 
@@ -23,22 +26,41 @@ BUSY = "busy"
 WAITING = "waiting"
 
 
-def cause(lag_s: float, cpu_s: float) -> str:
-    """Whether the loop's thread ran for at least the lag while it slept (busy)."""
-    return BUSY if cpu_s >= lag_s else WAITING
+def cause(lag_s: float, waiting_s: float) -> str:
+    """Waiting when the thread was runnable without a CPU for at least half the lag."""
+    return WAITING if waiting_s >= lag_s / 2 else BUSY
 
 
-def record(lag_s: float, cpu_s: float) -> None:
-    EVENT_LOOP_LAG.labels(cause(lag_s, cpu_s)).observe(lag_s)
+def record(lag_s: float, waiting_s: float) -> None:
+    EVENT_LOOP_LAG.labels(cause(lag_s, waiting_s)).observe(lag_s)
+
+
+def parse_schedstat(text: bytes) -> float:
+    """Seconds runnable but waiting for a CPU, from a schedstat line (ns on CPU, ns waiting,
+    timeslices)."""
+    return int(text.split()[1]) / 1e9
 
 
 async def watch_loop_lag(
     period_s: float = PERIOD_S, observe: Callable[[float, float], None] = record
 ) -> None:
-    """Observe (lag, CPU time of the loop's thread during that sleep) after every sleep."""
-    while True:
-        started = time.perf_counter()
-        cpu_before = time.thread_time()
-        await asyncio.sleep(period_s)
-        lag = max(0.0, time.perf_counter() - started - period_s)
-        observe(lag, time.thread_time() - cpu_before)
+    """Observe (lag, seconds the loop's thread waited for a CPU during that sleep) after
+    every sleep; the waiting is 0 where the kernel keeps no schedstat."""
+    try:
+        fd: int | None = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        fd = None
+
+    def waited() -> float:
+        return parse_schedstat(os.pread(fd, 128, 0)) if fd is not None else 0.0
+
+    try:
+        while True:
+            started = time.perf_counter()
+            waiting_before = waited()
+            await asyncio.sleep(period_s)
+            lag = max(0.0, time.perf_counter() - started - period_s)
+            observe(lag, waited() - waiting_before)
+    finally:
+        if fd is not None:
+            os.close(fd)

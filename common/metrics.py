@@ -25,7 +25,8 @@ LEADER_EPOCH = Gauge("fed_leader_epoch", "Epoch (create revision) of this proces
 EVENT_LOOP_LAG = Histogram(
     "fed_event_loop_lag_seconds",
     "How late the event loop ran a callback that was due (sampled every 10 ms), by likely "
-    "cause: busy (the loop's thread was on a CPU) or waiting (it was off CPU)",
+    "cause: waiting (its thread runnable without a CPU) or busy (a long callback, a "
+    "collection, a blocking call)",
     ["cause"],
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1),
 )

@@ -12,8 +12,9 @@ server's `server_loop_busy` is the share of the run its event loop (main thread)
 CPU, and `server_loop_waiting_cpu` the share it was ready to run but waited for a CPU (the
 machine's two cores are shared with the load generator, etcd and gRPC's threads): what is
 left, the loop had nothing to do. The proxy's `loop_stalls_over_2ms` counts its event loop's
-lag samples (common.loop_lag, one every 10 ms) over 2 ms, by cause: `busy` (a long callback
-or collection) or `waiting` (its thread off CPU). The last line is one JSON object.
+lag samples (common.loop_lag, one every 10 ms) over 2 ms, by cause: `waiting` (its thread
+runnable without a CPU) or `busy` (a long callback, a collection, a blocking call). The last
+line is one JSON object.
 """
 
 from __future__ import annotations
