@@ -68,6 +68,9 @@ class FedCache:
         self._advanced = asyncio.Condition()
         self._subscribers: dict[asyncio.Queue[Change], tuple[str, ...]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._switching = asyncio.Lock()
+        """One watch replaced at a time (a new leadership term may start while the last
+        one's widening runs)."""
         self._widening: asyncio.Task[None] | None = None
         self._written_kinds = (keys.reservations_prefix(), keys.workloads_prefix())
         """The writer's records the view holds (request records it leaves out)."""
@@ -77,7 +80,7 @@ class FedCache:
 
     async def start(self) -> None:
         """Start following etcd and return once the first full listing is in."""
-        await self._follow_from(None, narrowed=False)
+        await self._follow_from(narrowed=False)
 
     async def stop(self) -> None:
         for task in (self._widening, self._task):
@@ -92,13 +95,18 @@ class FedCache:
         its commits to `apply_written` from now on. The view is whole only while
         `sole_writer()` holds (this replica leads); once it fails, `wait_for_revision` holds
         its callers until the watch has widened again."""
+        if self._widening is not None:  # a widening the last leadership term left running
+            self._widening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._widening
+            self._widening = None
         self._sole_writer = sole_writer
-        await self._follow_from(self.view.revision + 1, narrowed=True)
+        await self._follow_from(narrowed=True, from_view=True)
 
     async def widen(self) -> None:
         """Follow everything again, from a full listing (raises EtcdUnavailable, still
         narrowed, when etcd cannot list)."""
-        await self._follow_from(None, narrowed=False)
+        await self._follow_from(narrowed=False)
 
     def widen_soon(self) -> None:
         """Widen in the background, retrying on the retry policy's backoff until etcd
@@ -118,25 +126,38 @@ class FedCache:
                 self._widening = None
                 return
 
-    async def _follow_from(self, start_revision: int | None, *, narrowed: bool) -> None:
-        """Replace the watch: list first unless `start_revision` is given (the old watch
-        runs until the listing is in, and stays if it fails)."""
+    async def _follow_from(self, *, narrowed: bool, from_view: bool = False) -> None:
+        """Replace the watch: list first, or with `from_view` go on right after the
+        revision the view holds (the old watch runs until the listing is in, and stays if
+        it fails)."""
+        async with self._switching:
+            await self._replace_watch(narrowed, from_view)
+        async with self._advanced:
+            self._advanced.notify_all()
+
+    async def _replace_watch(self, narrowed: bool, from_view: bool) -> None:
         start, end = self._keys.shared_range() if narrowed else (self._keys.prefix + "/", None)
-        watch = self._store.watch_prefix(
-            start, end=end, start_revision=start_revision, ignore=(self._keys.requests_prefix(),)
-        )
-        first = await anext(watch) if start_revision is None else None
+        listing = None if from_view else self._watch(start, end, None)
+        first = await anext(listing) if listing is not None else None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if first is not None:
+        if listing is not None and first is not None:
             self._apply(first, keep_written=narrowed)
+            watch = listing
+        else:  # the old watch has stopped: the view holds everything up to its revision
+            watch = self._watch(start, end, self.view.revision + 1)
         self.narrowed = narrowed
         metrics.CACHE_NARROWED.set(int(narrowed))
         self._task = asyncio.create_task(self._follow(watch, narrowed), name="fed-cache")
-        async with self._advanced:
-            self._advanced.notify_all()
+
+    def _watch(
+        self, start: str, end: str | None, start_revision: int | None
+    ) -> AsyncGenerator[WatchBatch, None]:
+        return self._store.watch_prefix(
+            start, end=end, start_revision=start_revision, ignore=(self._keys.requests_prefix(),)
+        )
 
     def apply_written(self, revision: int, ops: Sequence[Op]) -> None:
         """The leader's writer committed `ops` at `revision`: while narrowed, its records

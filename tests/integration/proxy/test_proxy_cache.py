@@ -166,3 +166,19 @@ async def test_a_narrowed_view_whose_writer_lost_the_lead_holds_readers_until_it
     await waiting
     assert cache.view.workloads["ns", "by-successor"].spec.replicas == 1
     await cache.stop()
+
+
+async def test_a_new_term_that_narrows_cancels_the_last_terms_widening(
+    store: EtcdStore, keys: Keys
+) -> None:
+    cache = FedCache(store, keys)
+    await cache.start()
+    await cache.narrow(lambda: True)
+    cache.widen_soon()  # the last term ended; a new one starts before the widening ran
+    await cache.narrow(lambda: True)
+    assert cache.narrowed
+    assert cache._widening is None, "nothing left to widen the new term's watch later"
+    key, value = workload_put(keys, "new-term", 1)
+    cache.apply_written(await store.put(key, value), [Put(key, value)])
+    assert ("ns", "new-term") in cache.view.workloads
+    await cache.stop()
