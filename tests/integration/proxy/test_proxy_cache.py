@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from tcp_proxy import TcpProxy
@@ -95,12 +96,22 @@ def workload_put(keys: Keys, name: str, replicas: int) -> tuple[str, bytes]:
     return keys.workload("ns", name), record.SerializeToString()
 
 
-async def test_a_narrowed_view_takes_the_writers_records_from_the_writer_only(
-    store: EtcdStore, keys: Keys
-) -> None:
+@pytest.fixture
+async def narrowed(store: EtcdStore, keys: Keys) -> AsyncIterator[FedCache]:
+    """A cache narrowed as a leader's is, whose writer stays the only one."""
     cache = FedCache(store, keys)
     await cache.start()
     await cache.narrow(lambda: True)
+    try:
+        yield cache
+    finally:
+        await cache.stop()
+
+
+async def test_a_narrowed_view_takes_the_writers_records_from_the_writer_only(
+    narrowed: FedCache, store: EtcdStore, keys: Keys
+) -> None:
+    cache = narrowed
     changes = cache.subscribe(keys.workloads_prefix())
     everything = cache.subscribe()
     key, value = workload_put(keys, "by-writer", 2)
@@ -123,15 +134,12 @@ async def test_a_narrowed_view_takes_the_writers_records_from_the_writer_only(
     assert set(cache.view.workloads) == {("ns", "by-writer"), ("ns", "not-handed-on")}
     cache.apply_written(revision, [Delete(key)])
     assert ("ns", "by-writer") in cache.view.workloads, "a wide view takes etcd's word only"
-    await cache.stop()
 
 
 async def test_a_narrowed_view_that_resyncs_keeps_the_writers_records(
-    store: EtcdStore, keys: Keys
+    narrowed: FedCache, store: EtcdStore, keys: Keys
 ) -> None:
-    cache = FedCache(store, keys)
-    await cache.start()
-    await cache.narrow(lambda: True)
+    cache = narrowed
     key, value = workload_put(keys, "kept", 3)
     cache.apply_written(await store.put(key, value), [Put(key, value)])
     await cache.stop()
@@ -143,7 +151,6 @@ async def test_a_narrowed_view_that_resyncs_keeps_the_writers_records(
     assert set(cache.view.clusters) == {"c1", "c2"}
     assert cache.view.workloads["ns", "kept"].spec.replicas == 3
     assert list(cache.view.workload_order.sorted_keys()) == [("ns", "kept")]
-    await cache.stop()
 
 
 async def test_a_narrowed_view_whose_writer_lost_the_lead_holds_readers_until_it_widens(
@@ -169,11 +176,9 @@ async def test_a_narrowed_view_whose_writer_lost_the_lead_holds_readers_until_it
 
 
 async def test_a_new_term_that_narrows_cancels_the_last_terms_widening(
-    store: EtcdStore, keys: Keys
+    narrowed: FedCache, store: EtcdStore, keys: Keys
 ) -> None:
-    cache = FedCache(store, keys)
-    await cache.start()
-    await cache.narrow(lambda: True)
+    cache = narrowed
     cache.widen_soon()  # the last term ended; a new one starts before the widening ran
     await cache.narrow(lambda: True)
     assert cache.narrowed
@@ -181,4 +186,3 @@ async def test_a_new_term_that_narrows_cancels_the_last_terms_widening(
     key, value = workload_put(keys, "new-term", 1)
     cache.apply_written(await store.put(key, value), [Put(key, value)])
     assert ("ns", "new-term") in cache.view.workloads
-    await cache.stop()
