@@ -111,13 +111,10 @@ class Keys:
     def requests_prefix(self) -> str:
         return self._dir("requests")
 
-    def writer_prefixes(self) -> tuple[str, ...]:
-        """The records only the leader's writer changes (in fenced transactions). Their
-        directories sort after every other one, so "all but them" is one key range."""
-        return (self.requests_prefix(), self.reservations_prefix(), self.workloads_prefix())
-
     def shared_range(self) -> tuple[str, str]:
-        """[start, end) of every key under the prefix but the writer's records."""
+        """[start, end) of every key under the prefix but the writer's records: requests,
+        reservations and workloads, which only the leader's writer changes (in fenced
+        transactions), and whose directories sort after every other one."""
         return f"{self.prefix}/", self.requests_prefix()
 
     def request(self, request_id: str) -> str:

@@ -35,10 +35,11 @@ def record(lag_s: float, waiting_s: float) -> None:
     EVENT_LOOP_LAG.labels(cause(lag_s, waiting_s)).observe(lag_s)
 
 
-def parse_schedstat(text: bytes) -> float:
-    """Seconds runnable but waiting for a CPU, from a schedstat line (ns on CPU, ns waiting,
-    timeslices)."""
-    return int(text.split()[1]) / 1e9
+def parse_schedstat(text: bytes) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) from a thread's schedstat
+    line (ns on CPU, ns waiting, timeslices)."""
+    on_cpu, waiting = text.split()[:2]
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
 
 
 async def watch_loop_lag(
@@ -52,7 +53,7 @@ async def watch_loop_lag(
         fd = None
 
     def waited() -> float:
-        return parse_schedstat(os.pread(fd, 128, 0)) if fd is not None else 0.0
+        return parse_schedstat(os.pread(fd, 128, 0))[1] if fd is not None else 0.0
 
     try:
         while True:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.loop_lag import parse_schedstat
+
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time consumed so far by `pid` (its threads included)."""
@@ -15,8 +17,7 @@ def cpu_seconds(pid: int) -> float:
 def main_thread_schedule(pid: int) -> tuple[float, float]:
     """(seconds on a CPU, seconds runnable but waiting for a CPU) so far, of the main thread of
     `pid` alone: for a Python server, its event loop (gRPC's own threads are left out)."""
-    on_cpu, waiting = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[:2]
-    return int(on_cpu) / 1e9, int(waiting) / 1e9
+    return parse_schedstat(Path(f"/proc/{pid}/task/{pid}/schedstat").read_bytes())
 
 
 def rss_mib(pid: int) -> tuple[float, float]:

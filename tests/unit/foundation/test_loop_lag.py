@@ -17,8 +17,8 @@ def test_a_lag_spent_mostly_waiting_for_a_cpu_is_waiting_and_else_busy() -> None
     assert cause(lag_s=0.010, waiting_s=0.001) == BUSY
 
 
-def test_schedstat_gives_the_seconds_spent_waiting_for_a_cpu() -> None:
-    assert parse_schedstat(b"65664 1706660 2\n") == 0.00170666
+def test_schedstat_gives_the_seconds_on_a_cpu_and_waiting_for_one() -> None:
+    assert parse_schedstat(b"65664 1706660 2\n") == (0.000065664, 0.00170666)
 
 
 async def lag_of_a_stall(stall: Callable[[], None]) -> tuple[float, float]:
