@@ -22,6 +22,7 @@ from common.etcd_launcher import EmbeddedEtcd
 from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
 from tools.bench.placement import (
+    bench_etcd,
     closed_loop,
     load_arguments,
     open_loop,
@@ -90,7 +91,7 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
 
 def main() -> None:
     args = load_arguments(__doc__).parse_args()
-    with EmbeddedEtcd.create() as etcd:
+    with bench_etcd(args) as etcd:
         results = asyncio.run(bench(args, etcd))
     print(f"through a follower: {results['through_follower']}")
     rated = f"through_follower_at_{int(args.rate)}_per_s"
