@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import shutil
 import signal
 import socket
@@ -62,6 +63,8 @@ class EmbeddedEtcd:
     data_dir: Path
     max_txn_ops: int = 128
     attached: bool = True
+    go_gc_percent: int = EtcdSettings.go_gc_percent
+    """GOGC for the etcd process (see EtcdSettings.go_gc_percent)."""
     client_port: int = 0
     peer_port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -70,16 +73,21 @@ class EmbeddedEtcd:
 
     @classmethod
     def create(
-        cls, data_dir: str | Path | None = None, *, max_txn_ops: int = 128, attached: bool = True
+        cls,
+        data_dir: str | Path | None = None,
+        *,
+        max_txn_ops: int = 128,
+        attached: bool = True,
+        go_gc_percent: int = EtcdSettings.go_gc_percent,
     ) -> Self:
         """`attached`: the etcd dies with this process; otherwise it runs on in its own
         session (a stack brought up by `fedctl dev up` outlives the command)."""
         if data_dir:
             path = Path(data_dir)
             path.mkdir(parents=True, exist_ok=True)
-            return cls(path, max_txn_ops, attached)
+            return cls(path, max_txn_ops, attached, go_gc_percent)
         temporary = Path(tempfile.mkdtemp(prefix="fed-etcd-"))
-        return cls(temporary, max_txn_ops, attached, _owns_data_dir=True)
+        return cls(temporary, max_txn_ops, attached, go_gc_percent, _owns_data_dir=True)
 
     @property
     def endpoint(self) -> str:
@@ -122,6 +130,7 @@ class EmbeddedEtcd:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=os.environ | {"GOGC": str(self.go_gc_percent)},
             preexec_fn=die_with_parent if self.attached else None,  # noqa: PLW1509
             start_new_session=not self.attached,
         )
@@ -171,5 +180,9 @@ def etcd_endpoints(settings: EtcdSettings) -> Iterator[list[str]]:
     if settings.endpoints:
         yield list(settings.endpoints)
         return
-    with EmbeddedEtcd.create(settings.data_dir or None, max_txn_ops=settings.max_txn_ops) as etcd:
+    with EmbeddedEtcd.create(
+        settings.data_dir or None,
+        max_txn_ops=settings.max_txn_ops,
+        go_gc_percent=settings.go_gc_percent,
+    ) as etcd:
         yield [etcd.endpoint]
