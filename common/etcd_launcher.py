@@ -65,6 +65,8 @@ class EmbeddedEtcd:
     attached: bool = True
     go_gc_percent: int = EtcdSettings.go_gc_percent
     """GOGC for the etcd process (see EtcdSettings.go_gc_percent)."""
+    compaction_retention: str = EtcdSettings.compaction_retention
+    """How much history etcd keeps (see EtcdSettings.compaction_retention)."""
     client_port: int = 0
     peer_port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -79,15 +81,20 @@ class EmbeddedEtcd:
         max_txn_ops: int = 128,
         attached: bool = True,
         go_gc_percent: int = EtcdSettings.go_gc_percent,
+        compaction_retention: str = EtcdSettings.compaction_retention,
     ) -> Self:
         """`attached`: the etcd dies with this process; otherwise it runs on in its own
         session (a stack brought up by `fedctl dev up` outlives the command)."""
-        if data_dir:
-            path = Path(data_dir)
-            path.mkdir(parents=True, exist_ok=True)
-            return cls(path, max_txn_ops, attached, go_gc_percent)
-        temporary = Path(tempfile.mkdtemp(prefix="fed-etcd-"))
-        return cls(temporary, max_txn_ops, attached, go_gc_percent, _owns_data_dir=True)
+        path = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="fed-etcd-"))
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(
+            path,
+            max_txn_ops,
+            attached,
+            go_gc_percent=go_gc_percent,
+            compaction_retention=compaction_retention,
+            _owns_data_dir=not data_dir,
+        )
 
     @property
     def endpoint(self) -> str:
@@ -122,6 +129,8 @@ class EmbeddedEtcd:
             f"--initial-advertise-peer-urls={peer_url}",
             f"--initial-cluster=fed={peer_url}",
             f"--max-txn-ops={self.max_txn_ops}",
+            "--auto-compaction-mode=periodic",
+            f"--auto-compaction-retention={self.compaction_retention}",
             "--log-level=warn",
         ]
         self._log_file = (self.data_dir / "etcd.log").open("ab")
@@ -184,5 +193,6 @@ def etcd_endpoints(settings: EtcdSettings) -> Iterator[list[str]]:
         settings.data_dir or None,
         max_txn_ops=settings.max_txn_ops,
         go_gc_percent=settings.go_gc_percent,
+        compaction_retention=settings.compaction_retention,
     ) as etcd:
         yield [etcd.endpoint]

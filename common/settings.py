@@ -59,6 +59,14 @@ class EtcdSettings:
     max_txn_ops: int = setting(
         128, unit="ops", why="etcd's default --max-txn-ops; batched writes are chunked at it"
     )
+    compaction_retention: str = setting(
+        "10m",
+        unit="duration",
+        why="embedded etcd only (periodic --auto-compaction-retention; 0 keeps every revision): "
+        "long enough for a watch to resume after a short disconnect; unbounded history "
+        "(workers publish status every 2 s per cluster) grows until etcd's space quota "
+        "refuses every write",
+    )
     go_gc_percent: int = setting(
         400,
         unit="% (GOGC)",

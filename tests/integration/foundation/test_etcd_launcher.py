@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
-from common.etcd_launcher import etcd_endpoints
+import grpc
+import pytest
+
+from common.etcd_launcher import EmbeddedEtcd, etcd_endpoints
+from common.etcd_store import EtcdStore
 from common.settings import EtcdSettings
+
+pytestmark = pytest.mark.integration
 
 
 def etcd_children() -> list[int]:
@@ -34,3 +42,21 @@ def test_the_embedded_etcd_runs_with_the_configured_go_gc_percent(tmp_path: Path
     with etcd_endpoints(settings):
         (started,) = set(etcd_children()) - already
         assert environment(started)["GOGC"] == "250"
+
+
+async def test_the_embedded_etcd_compacts_history_older_than_its_retention() -> None:
+    """Polled: etcd's compactor runs on its own clock, and nothing announces a compaction."""
+    with EmbeddedEtcd.create(compaction_retention="1s") as etcd:
+        async with EtcdStore([etcd.endpoint]) as store:
+            first = await store.put("/history/key", b"1")
+            await store.put("/history/key", b"2")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    await store.range("/history/", revision=first)
+                except grpc.aio.AioRpcError as error:
+                    assert error.code() == grpc.StatusCode.OUT_OF_RANGE
+                    assert "compacted" in str(error.details())
+                    return
+                await asyncio.sleep(0.1)
+    pytest.fail("the first revision was never compacted")
