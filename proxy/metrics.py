@@ -15,6 +15,10 @@ REQUEST_SECONDS = Histogram(
 FORWARDED = Counter(
     "fed_proxy_forwarded_total", "Writes this follower forwarded to the leader", ["method"]
 )
+CATCHING_UP = Gauge(
+    "fed_proxy_catching_up",
+    "Forwarded writes the leader answered that wait for this replica's cache to reach them",
+)
 FORWARD_BATCH_SIZE = Histogram(
     "fed_proxy_forward_batch_size",
     "Writes this follower forwarded to the leader in one ForwardWrites call",

@@ -186,9 +186,10 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         """Wait until this replica's cache holds `revision` (a forwarded write's); a cache
         that cannot catch up in time is logged, and the write answered all the same."""
         try:
-            await self._node.cache.wait_for_revision(
-                revision, timeout_s=self._node.settings.forward_timeout_s
-            )
+            with metrics.CATCHING_UP.track_inprogress():
+                await self._node.cache.wait_for_revision(
+                    revision, timeout_s=self._node.settings.forward_timeout_s
+                )
         except TimeoutError:
             _log.warning(
                 "answering a forwarded write before the cache caught up with it",

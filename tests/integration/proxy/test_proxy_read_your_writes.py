@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from proxy_support import ProxyProcess, leader_of, register_all, stub, workload
+from proxy_support import ProxyProcess, leader_of, register_all, scrape, stub, workload
 from tcp_proxy import forwarding_to
 
 from common.etcd_launcher import EmbeddedEtcd
@@ -27,6 +27,17 @@ async def clusters(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     async with KubeSim(SimConfig(clusters=3, nodes=1, controllers=False)) as sim:
         sim.write_files(tmp_path)
         yield {name: (tmp_path / f"{name}.kubeconfig").read_text() for name in sim.clusters}
+
+
+async def holding_back(
+    store: EtcdStore, keys: Keys, follower: ProxyProcess, call: asyncio.Future[object]
+) -> None:
+    """Until the follower holds the leader's answer, waiting for its cache, or answered
+    (polled: another process's state, seen only through its metrics)."""
+    while not call.done():
+        if "fed_proxy_catching_up 1.0" in await scrape(store, keys, follower):
+            return
+        await asyncio.sleep(0.02)
 
 
 async def test_a_forwarded_write_is_answered_once_the_follower_can_read_it(
@@ -51,11 +62,11 @@ async def test_a_forwarded_write_is_answered_once_the_follower_can_read_it(
                     hop.hold_replies()  # the follower's watch sees nothing new from here
                     call = asyncio.ensure_future(api.PlaceWorkload(request))
                     await asyncio.wait_for(anext(committed), timeout=10)
-                # The leader has committed; the follower's cache cannot hold the write yet. A
-                # follower that answered now would fail the read below.
-                answered, _ = await asyncio.wait({call}, timeout=1.0)
-                if not answered:
-                    hop.release()
+                # The leader has committed and answered; the follower's cache cannot hold the
+                # write yet, so the follower must hold the answer back.
+                await asyncio.wait_for(holding_back(store, keys, follower, call), timeout=10)
+                assert not call.done(), "answered before the follower could read the write"
+                hop.release()
                 placed = await asyncio.wait_for(call, timeout=10)
                 read = await api.GetWorkload(
                     federation_pb2.GetWorkloadRequest(namespace="team-a", name="ryw")
