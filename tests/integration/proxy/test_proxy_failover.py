@@ -80,8 +80,10 @@ async def test_leader_sigkill_under_load_loses_doubles_and_over_commits_nothing(
             await place(f"load-{index}-{serial}", f"w-{index}-{serial}", 2, index)
 
     async def kill_and_probe() -> float:
-        """SIGKILL the leader, then time the new leader's first answer to a fresh write."""
+        """SIGKILL the leader, then time the new leader's first answer to a fresh write. The
+        leader dies narrowed: its cache had its own writes from its writer, not from etcd."""
         await halfway.wait()
+        assert "fed_cache_narrowed 1.0" in await scrape(store, keys, leader)
         leader.process.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         await place("probe", "probe", 1, 0)
