@@ -72,7 +72,8 @@ class EtcdSettings:
         unit="% (GOGC)",
         why="embedded etcd only; at Go's 100 it collected 29 times in a 13 s placement run (7 "
         "at 400), each time slowing the commits under way to 5-10 ms (median placement p99 at "
-        "1,000/s 15.6 ms, 11.5 ms at 400), for a heap up to 5x its live data instead of 2x",
+        "1,000/s 15.6 ms, 10.6 ms at 400; 800 did no better), for a heap up to 5x its live "
+        "data instead of 2x",
     )
 
 
