@@ -13,8 +13,10 @@ CPU, and `server_loop_waiting_cpu` the share it was ready to run but waited for 
 machine's two cores are shared with the load generator, etcd and gRPC's threads): what is
 left, the loop had nothing to do. The proxy's `loop_stalls_over_2ms` counts its event loop's
 lag samples (common.loop_lag, one every 10 ms) over 2 ms, by cause: `waiting` (its thread
-runnable without a CPU) or `busy` (a long callback, a collection, a blocking call). The last
-line is one JSON object.
+runnable without a CPU) or `busy` (a long callback, a collection, a blocking call), and
+`etcd` how often etcd's Go runtime collected and how many of its WAL fsyncs took over 8 ms:
+the slowest calls at 1,000/s wait behind the commits those slow down. The last line is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ import os
 import statistics
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
@@ -216,23 +219,55 @@ async def wait_ready(address: str, clusters: int) -> str:
     raise TimeoutError("the proxy did not lead with every cluster Ready")
 
 
+def metric_samples(address: str) -> Iterator[tuple[str, Sample]]:
+    """(family name, sample) of every sample on a /metrics page."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            yield family.name, sample
+
+
+def running_totals(metrics_address: str, etcd_endpoint: str) -> dict[str, float]:
+    """The leader's and etcd's running counts and sums that `batch_means` compares."""
+    return batch_totals(metrics_address) | etcd_totals(etcd_endpoint)
+
+
 def batch_totals(metrics_address: str) -> dict[str, float]:
     """The leader's running sums and counts of batch sizes, classes per batch and fenced
     commit seconds, and of its event loop's lag samples (all, and those over 2 ms by cause)."""
-    with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=5) as response:
-        text = response.read().decode()
     wanted = {"fed_scheduler_batch_size", "fed_scheduler_classes_per_batch"}
     totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if family.name == "fed_event_loop_lag_seconds":
-                _add_lag_sample(totals, sample.name, sample.labels, sample.value)
-            if not sample.name.endswith(("_sum", "_count")):
-                continue
-            if family.name in wanted:
-                totals[sample.name] = sample.value
-            elif family.name == "fed_etcd_txn_seconds" and sample.labels["kind"] == "fenced":
-                totals[sample.name.replace("fed_etcd_txn_seconds", "commit")] = sample.value
+    for family, sample in metric_samples(metrics_address):
+        if family == "fed_event_loop_lag_seconds":
+            _add_lag_sample(totals, sample.name, sample.labels, sample.value)
+        if not sample.name.endswith(("_sum", "_count")):
+            continue
+        if family in wanted:
+            totals[sample.name] = sample.value
+        elif family == "fed_etcd_txn_seconds" and sample.labels["kind"] == "fenced":
+            totals[sample.name.replace("fed_etcd_txn_seconds", "commit")] = sample.value
+    return totals
+
+
+SLOW_FSYNC_S = "0.008"
+"""etcd WAL fsyncs above this bucket bound count as slow."""
+
+
+def etcd_totals(endpoint: str) -> dict[str, float]:
+    """etcd's running counts of Go collections and of WAL fsyncs (all, and those at or under
+    SLOW_FSYNC_S): the two causes of its slow commits found in the slowest calls at 1,000/s."""
+    totals: dict[str, float] = {}
+    for _, sample in metric_samples(endpoint):
+        if sample.name == "go_gc_duration_seconds_count":
+            totals["etcd_gc_runs"] = sample.value
+        elif sample.name == "etcd_disk_wal_fsync_duration_seconds_count":
+            totals["etcd_fsyncs"] = sample.value
+        elif (
+            sample.name == "etcd_disk_wal_fsync_duration_seconds_bucket"
+            and sample.labels.get("le") == SLOW_FSYNC_S
+        ):
+            totals["etcd_fast_fsyncs"] = sample.value
     return totals
 
 
@@ -254,8 +289,8 @@ def _add_lag_sample(
 
 def batch_means(before: dict[str, float], after: dict[str, float]) -> dict[str, object]:
     """Mean writes per batch, classes per scheduled batch and fenced commit time (ms)
-    between two scrapes, and the event loop's stalls over 2 ms by cause among its lag
-    samples (one every 10 ms)."""
+    between two scrapes, the event loop's stalls over 2 ms by cause among its lag samples
+    (one every 10 ms), and etcd's Go collections and WAL fsyncs over 8 ms."""
 
     def mean(family: str) -> float:
         count = after.get(f"{family}_count", 0.0) - before.get(f"{family}_count", 0.0)
@@ -273,6 +308,11 @@ def batch_means(before: dict[str, float], after: dict[str, float]) -> dict[str, 
             "busy": change("stalls_busy"),
             "waiting": change("stalls_waiting"),
             "of_samples": change("lag_samples"),
+        },
+        "etcd": {
+            "gc_runs": change("etcd_gc_runs"),
+            "wal_fsyncs_over_8ms": change("etcd_fsyncs") - change("etcd_fast_fsyncs"),
+            "of_fsyncs": change("etcd_fsyncs"),
         },
     }
 
@@ -310,24 +350,25 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
             {"server": echo_transport.pid},
         )
         print(f"{'echo as the proxy':>18}: {echo_transport_run}", flush=True)
-        before = batch_totals(metrics_address)
+        before = running_totals(metrics_address, etcd.endpoint)
         proxy_run = await closed_loop(
             place_call(proxy_address, "p"),
             args.clients,
             args.seconds,
             {"server": proxy.pid, "etcd": etcd.pid},
         )
-        proxy_figures = proxy_run | batch_means(before, batch_totals(metrics_address))
+        after = running_totals(metrics_address, etcd.endpoint)
+        proxy_figures = proxy_run | batch_means(before, after)
         print(f"{'proxy':>18}: {proxy_figures}", flush=True)
         echo_rated = await open_loop(
             place_call(echo_address, "er"), args.rate, args.seconds, server=echo.pid
         )
         print(f"{'echo at rate':>18}: {echo_rated}", flush=True)
-        before = batch_totals(metrics_address)
+        before = running_totals(metrics_address, etcd.endpoint)
         rated = await open_loop(
             place_call(proxy_address, "r"), args.rate, args.seconds, server=proxy.pid
         )
-        rated |= batch_means(before, batch_totals(metrics_address))
+        rated |= batch_means(before, running_totals(metrics_address, etcd.endpoint))
         etcd_peak_rss = rss_mib(etcd.pid)[1]
     finally:
         proxy.stop()
