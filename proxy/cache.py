@@ -94,7 +94,9 @@ class FedCache:
         """Follow the shared range only, from the next revision: the leader's writer hands
         its commits to `apply_written` from now on. The view is whole only while
         `sole_writer()` holds (this replica leads); once it fails, `wait_for_revision` holds
-        its callers until the watch has widened again."""
+        its callers until the watch has widened again. A lead already lost by the time the
+        watch switched (a reload that narrows again races the step-down that widened) widens
+        it again at once."""
         if self._widening is not None:  # a widening the last leadership term left running
             self._widening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,6 +104,8 @@ class FedCache:
             self._widening = None
         self._sole_writer = sole_writer
         await self._follow_from(narrowed=True, from_view=True)
+        if not sole_writer():
+            self.widen_soon()
 
     async def widen(self) -> None:
         """Follow everything again, from a full listing (raises EtcdUnavailable, still

@@ -186,3 +186,17 @@ async def test_a_new_term_that_narrows_cancels_the_last_terms_widening(
     key, value = workload_put(keys, "new-term", 1)
     cache.apply_written(await store.put(key, value), [Put(key, value)])
     assert ("ns", "new-term") in cache.view.workloads
+
+
+async def test_narrowing_after_the_lead_was_lost_widens_again(
+    narrowed: FedCache, store: EtcdStore, keys: Keys
+) -> None:
+    """A reload narrows again just as the step-down's widening ran: nothing would widen."""
+    cache = narrowed
+    await cache.widen()  # the step-down widened (the reload had widened first)
+    await cache.narrow(lambda: False)  # the reload's narrowing lands after the lead was lost
+    key, value = workload_put(keys, "by-successor", 1)
+    written = await store.put(key, value)
+    await cache.wait_for_revision(written, timeout_s=5)
+    assert not cache.narrowed
+    assert cache.view.workloads["ns", "by-successor"].spec.replicas == 1
