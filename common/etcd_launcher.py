@@ -67,6 +67,8 @@ class EmbeddedEtcd:
     """GOGC for the etcd process (see EtcdSettings.go_gc_percent)."""
     compaction_retention: str = EtcdSettings.compaction_retention
     """How much history etcd keeps (see EtcdSettings.compaction_retention)."""
+    snapshot_count: int = EtcdSettings.snapshot_count
+    """Raft entries between snapshots (see EtcdSettings.snapshot_count)."""
     client_port: int = 0
     peer_port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -82,6 +84,7 @@ class EmbeddedEtcd:
         attached: bool = True,
         go_gc_percent: int = EtcdSettings.go_gc_percent,
         compaction_retention: str = EtcdSettings.compaction_retention,
+        snapshot_count: int = EtcdSettings.snapshot_count,
     ) -> Self:
         """`attached`: the etcd dies with this process; otherwise it runs on in its own
         session (a stack brought up by `fedctl dev up` outlives the command)."""
@@ -93,6 +96,7 @@ class EmbeddedEtcd:
             attached,
             go_gc_percent=go_gc_percent,
             compaction_retention=compaction_retention,
+            snapshot_count=snapshot_count,
             _owns_data_dir=not data_dir,
         )
 
@@ -131,6 +135,7 @@ class EmbeddedEtcd:
             f"--max-txn-ops={self.max_txn_ops}",
             "--auto-compaction-mode=periodic",
             f"--auto-compaction-retention={self.compaction_retention}",
+            f"--snapshot-count={self.snapshot_count}",
             "--log-level=warn",
         ]
         self._log_file = (self.data_dir / "etcd.log").open("ab")
@@ -194,5 +199,6 @@ def etcd_endpoints(settings: EtcdSettings) -> Iterator[list[str]]:
         max_txn_ops=settings.max_txn_ops,
         go_gc_percent=settings.go_gc_percent,
         compaction_retention=settings.compaction_retention,
+        snapshot_count=settings.snapshot_count,
     ) as etcd:
         yield [etcd.endpoint]

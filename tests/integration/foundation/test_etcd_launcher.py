@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.etcd_launcher import EmbeddedEtcd, etcd_endpoints
 from common.etcd_store import EtcdStore
@@ -42,6 +44,29 @@ def test_the_embedded_etcd_runs_with_the_configured_go_gc_percent(tmp_path: Path
     with etcd_endpoints(settings):
         (started,) = set(etcd_children()) - already
         assert environment(started)["GOGC"] == "250"
+
+
+async def test_the_embedded_etcd_snapshots_at_the_configured_count(tmp_path: Path) -> None:
+    """A snapshot lets etcd drop the raft entries it holds in memory (etcd's default waits for
+    100,000); etcd counts the snapshots it saves on its /metrics page."""
+    settings = EtcdSettings(data_dir=str(tmp_path / "etcd"), snapshot_count=100)
+    with etcd_endpoints(settings) as (endpoint,):
+        async with EtcdStore([endpoint]) as store:
+            for serial in range(350):
+                await store.put(f"/snapshots/{serial}", b"x")
+        assert snapshots_saved(endpoint) >= 3
+
+
+def snapshots_saved(endpoint: str) -> float:
+    with urllib.request.urlopen(f"http://{endpoint}/metrics", timeout=5) as response:
+        page = response.read().decode()
+    (family,) = (
+        family
+        for family in text_string_to_metric_families(page)
+        if family.name == "etcd_debugging_snap_save_total_duration_seconds"
+    )
+    (count,) = (sample.value for sample in family.samples if sample.name.endswith("_count"))
+    return count
 
 
 async def test_the_embedded_etcd_compacts_history_older_than_its_retention() -> None:
