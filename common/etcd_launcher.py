@@ -100,6 +100,18 @@ class EmbeddedEtcd:
             _owns_data_dir=not data_dir,
         )
 
+    @classmethod
+    def from_settings(cls, settings: EtcdSettings, *, attached: bool = True) -> Self:
+        """The embedded etcd as `settings` configure it (not started)."""
+        return cls.create(
+            settings.data_dir or None,
+            max_txn_ops=settings.max_txn_ops,
+            attached=attached,
+            go_gc_percent=settings.go_gc_percent,
+            compaction_retention=settings.compaction_retention,
+            snapshot_count=settings.snapshot_count,
+        )
+
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.client_port}"
@@ -194,11 +206,5 @@ def etcd_endpoints(settings: EtcdSettings) -> Iterator[list[str]]:
     if settings.endpoints:
         yield list(settings.endpoints)
         return
-    with EmbeddedEtcd.create(
-        settings.data_dir or None,
-        max_txn_ops=settings.max_txn_ops,
-        go_gc_percent=settings.go_gc_percent,
-        compaction_retention=settings.compaction_retention,
-        snapshot_count=settings.snapshot_count,
-    ) as etcd:
+    with EmbeddedEtcd.from_settings(settings) as etcd:
         yield [etcd.endpoint]

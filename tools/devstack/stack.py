@@ -26,6 +26,7 @@ from client import FederationClient, FederationError
 from common.etcd_launcher import EmbeddedEtcd, die_with_parent
 from common.etcd_store import EtcdStore
 from common.keys import Keys
+from common.settings import CommonSettings, EtcdSettings, SettingsError, load_settings
 from fed.v1 import types_pb2
 
 STACK_FILE = "stack.json"
@@ -52,7 +53,7 @@ class StackConfig:
     regions: tuple[str, ...] = ("r1", "r2", "r3")
     zones_per_region: int = 2
     attached: bool = False
-    settings: list[str] = field(default_factory=list)  # --set for proxies and workers
+    settings: list[str] = field(default_factory=list)  # --set for proxies, workers and etcd
     proxy_settings: list[str] = field(default_factory=list)  # --set for proxies only
     worker_settings: list[str] = field(default_factory=list)  # --set for workers only
     progress: Callable[[str], None] = field(default=lambda _: None, repr=False)
@@ -131,8 +132,7 @@ class Stack:
 
     def _start(self) -> StackInfo:
         say = self.config.progress
-        etcd = EmbeddedEtcd.create(self.dir / "etcd", attached=self.config.attached).start()
-        self._etcd = etcd
+        etcd = self.start_etcd()
         say(f"etcd {etcd.endpoint} (pid {etcd.pid})")
         kubesim, clusters = self._start_kubesim()
         say(f"kubesim: {len(clusters)} clusters x {self.config.nodes} nodes (pid {kubesim.pid})")
@@ -148,6 +148,21 @@ class Stack:
             proxies=proxies,
             workers=workers,
         )
+
+    def start_etcd(self) -> EmbeddedEtcd:
+        """The stack's etcd, run with the etcd settings that every service gets."""
+        self._etcd = EmbeddedEtcd.from_settings(self.etcd_settings(), attached=self.config.attached)
+        return self._etcd.start()
+
+    def etcd_settings(self) -> EtcdSettings:
+        """The etcd section of the settings every service gets: the stack's etcd must accept
+        what they send (a proxy chunks its transactions at etcd.max_txn_ops)."""
+        try:
+            settings = load_settings(CommonSettings, overrides=self.config.settings).etcd
+        except SettingsError as error:
+            raise StackError(f"bad --set: {error}") from error
+        settings.data_dir = str(self.dir / "etcd")
+        return settings
 
     def _start_kubesim(self) -> tuple[Member, list[dict[str, Any]]]:
         out = self.dir / "kubesim"
