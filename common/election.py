@@ -73,6 +73,11 @@ class Leadership:
         return max(1, self._store.max_txn_ops - 1)
 
     @property
+    def max_bytes(self) -> int:
+        """What the ops and compares of one fenced transaction may add up to (op_bytes)."""
+        return self._store.max_txn_bytes
+
+    @property
     def is_leader(self) -> bool:
         return not self._lost.is_set()
 

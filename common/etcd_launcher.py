@@ -63,6 +63,8 @@ class EmbeddedEtcd:
     data_dir: Path
     max_txn_ops: int = 128
     attached: bool = True
+    max_request_bytes: int = EtcdSettings.max_request_bytes
+    """The largest request etcd takes (see EtcdSettings.max_request_bytes)."""
     go_gc_percent: int = EtcdSettings.go_gc_percent
     """GOGC for the etcd process (see EtcdSettings.go_gc_percent)."""
     compaction_retention: str = EtcdSettings.compaction_retention
@@ -82,6 +84,7 @@ class EmbeddedEtcd:
         *,
         max_txn_ops: int = 128,
         attached: bool = True,
+        max_request_bytes: int = EtcdSettings.max_request_bytes,
         go_gc_percent: int = EtcdSettings.go_gc_percent,
         compaction_retention: str = EtcdSettings.compaction_retention,
         snapshot_count: int = EtcdSettings.snapshot_count,
@@ -94,6 +97,7 @@ class EmbeddedEtcd:
             path,
             max_txn_ops,
             attached,
+            max_request_bytes=max_request_bytes,
             go_gc_percent=go_gc_percent,
             compaction_retention=compaction_retention,
             snapshot_count=snapshot_count,
@@ -107,6 +111,7 @@ class EmbeddedEtcd:
             settings.data_dir or None,
             max_txn_ops=settings.max_txn_ops,
             attached=attached,
+            max_request_bytes=settings.max_request_bytes,
             go_gc_percent=settings.go_gc_percent,
             compaction_retention=settings.compaction_retention,
             snapshot_count=settings.snapshot_count,
@@ -145,6 +150,7 @@ class EmbeddedEtcd:
             f"--initial-advertise-peer-urls={peer_url}",
             f"--initial-cluster=fed={peer_url}",
             f"--max-txn-ops={self.max_txn_ops}",
+            f"--max-request-bytes={self.max_request_bytes}",
             "--auto-compaction-mode=periodic",
             f"--auto-compaction-retention={self.compaction_retention}",
             f"--snapshot-count={self.snapshot_count}",

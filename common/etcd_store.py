@@ -44,12 +44,16 @@ from common.etcd_types import (
     Put,
     WatchEvent,
     key_value,
+    op_bytes,
     watch_events,
 )
-from common.settings import RetrySettings
+from common.settings import EtcdSettings, RetrySettings
 
 _log = logging.getLogger(__name__)
 R = TypeVar("R")
+TXN_MARGIN = 8 * 1024
+"""Room in a request for what op_bytes leaves out: the fence, the request's own framing and
+etcd's wrapping of it into a raft entry (which its max-request-bytes limits)."""
 __all__ = [
     "Compare",
     "CompareOp",
@@ -69,6 +73,7 @@ __all__ = [
     "TxnResult",
     "WatchBatch",
     "WatchEvent",
+    "op_bytes",
 ]
 
 
@@ -261,11 +266,14 @@ class EtcdStore:
         *,
         timeout_s: float = 5.0,
         max_txn_ops: int = 128,
+        max_request_bytes: int = EtcdSettings.max_request_bytes,
         retry_policy: RetrySettings | None = None,
     ) -> None:
         self.endpoints = list(endpoints)
         self.timeout_s = timeout_s
         self.max_txn_ops = max_txn_ops
+        self.max_txn_bytes = max_request_bytes - TXN_MARGIN
+        """What the ops and compares of one transaction may add up to (see op_bytes)."""
         self.written_revision = 0
         """The revision of the latest change made through this store: a watcher of the keys
         it changed that has seen this revision has seen every change of this store. (A call
@@ -446,11 +454,20 @@ class EtcdStore:
         return result
 
     def chunks(self, ops: Sequence[Op]) -> Iterator[Sequence[Op]]:
-        """Ops in chunks of at most max_txn_ops - 1 (a fence takes a slot); each chunk is
-        atomic on its own."""
-        size = max(1, self.max_txn_ops - 1)
-        for start in range(0, len(ops), size):
-            yield ops[start : start + size]
+        """Ops in chunks of at most max_txn_ops - 1 (a fence takes a slot) and max_txn_bytes;
+        each chunk is atomic on its own."""
+        most = max(1, self.max_txn_ops - 1)
+        chunk: list[Op] = []
+        size = 0
+        for op in ops:
+            added = op_bytes(op)
+            if chunk and (len(chunk) == most or size + added > self.max_txn_bytes):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(op)
+            size += added
+        if chunk:
+            yield chunk
 
     async def _fence_lost(self, fence: Fence) -> bool:
         current = await self.get(fence.key)

@@ -88,6 +88,21 @@ class Compare:
         return cls(key, "create", "==", 0)
 
 
+OP_FRAMING = 16
+"""Bytes an op or a compare adds to a transaction besides its key and value (an over-estimate:
+field tags, lengths, a lease id, the nested messages' headers)."""
+
+
+def op_bytes(op: Op | Compare) -> int:
+    """What `op` adds to the size of a transaction request (etcd refuses a request over its
+    --max-request-bytes; keys are ASCII)."""
+    if isinstance(op, Put):
+        return len(op.key) + len(op.value) + OP_FRAMING
+    if isinstance(op, Compare) and isinstance(op.operand, bytes):
+        return len(op.key) + len(op.operand) + OP_FRAMING
+    return len(op.key) + OP_FRAMING
+
+
 class EventType(Enum):
     PUT = "put"
     DELETE = "delete"

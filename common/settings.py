@@ -38,6 +38,10 @@ def setting_factory(factory: Callable[[], Any], *, unit: str, why: str) -> Any:
     return dataclasses.field(default_factory=factory, metadata={"unit": unit, "why": why})
 
 
+MIN_REQUEST_BYTES = 256 * 1024
+"""Room for a batch's records and their answers in one etcd transaction."""
+
+
 @dataclasses.dataclass
 class EtcdSettings:
     endpoints: list[str] = setting_factory(
@@ -58,6 +62,13 @@ class EtcdSettings:
     )
     max_txn_ops: int = setting(
         128, unit="ops", why="etcd's default --max-txn-ops; batched writes are chunked at it"
+    )
+    max_request_bytes: int = setting(
+        1_572_864,
+        unit="bytes",
+        why="etcd's default --max-request-bytes (1.5 MiB): the embedded etcd is started with "
+        "it, and a batch's transactions are cut to stay under it (set it to the server's value "
+        "for an external etcd)",
     )
     compaction_retention: str = setting(
         "10m",
@@ -88,6 +99,8 @@ class EtcdSettings:
     def __post_init__(self) -> None:
         if self.snapshot_count < 1:
             raise SettingsError("etcd.snapshot_count must be at least 1")
+        if self.max_request_bytes < MIN_REQUEST_BYTES:
+            raise SettingsError(f"etcd.max_request_bytes must be at least {MIN_REQUEST_BYTES:,}")
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ from common.status_codes import code_of
 from fed.v1 import replica_pb2, replica_pb2_grpc
 from proxy import metrics
 from proxy.errors import ApiError
-from proxy.scheduler.batcher import Batcher, Pending, settle
+from proxy.scheduler.batcher import MESSAGE_BYTES, Batcher, Pending, settle
 
 MAX_WRITES = 256
 """Writes per ForwardWrites call (the leader takes up to 1,000)."""
@@ -72,6 +72,7 @@ class WriteForwarder:
                 max_size=MAX_WRITES,
                 idle_s=self._idle_s,
                 on_idle=lambda: self._batchers.pop(address, None),
+                bytes_of=(_write_bytes, MESSAGE_BYTES),
             )
             batcher.start()
             self._batchers[address] = batcher
@@ -106,3 +107,8 @@ def _outcome(answer: replica_pb2.ForwardedAnswer, revision: int) -> Answer | Api
     if code != grpc.StatusCode.OK:
         return ApiError(code, answer.message)
     return Answer(answer.response, revision)
+
+
+def _write_bytes(write: replica_pb2.ForwardedWrite) -> int:
+    """A write's share of a ForwardWritesRequest."""
+    return write.ByteSize() + 8

@@ -53,6 +53,7 @@ class ProxyNode:
             endpoints,
             timeout_s=settings.etcd.request_timeout_s,
             max_txn_ops=settings.etcd.max_txn_ops,
+            max_request_bytes=settings.etcd.max_request_bytes,
             retry_policy=settings.retry,
         )
         self.cache = FedCache(self.store, self.keys, settings.retry)

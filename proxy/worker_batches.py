@@ -19,7 +19,7 @@ import grpc
 
 from common.status_codes import code_of
 from fed.v1 import worker_pb2, worker_pb2_grpc
-from proxy.scheduler.batcher import Batcher, Pending, settle
+from proxy.scheduler.batcher import MESSAGE_BYTES, Batcher, Pending, settle
 
 MAX_ITEMS = 256
 """Calls per Batch RPC (a worker takes up to 1,000)."""
@@ -63,6 +63,7 @@ class WorkerBatches:
                 max_size=MAX_ITEMS,
                 idle_s=self._idle_s,
                 on_idle=lambda: self._batchers.pop(key, None),
+                bytes_of=(_item_bytes, MESSAGE_BYTES),
             )
             batcher.start()
             self._batchers[key] = batcher
@@ -90,3 +91,8 @@ class WorkerBatches:
 def _outcome(result: Result) -> Result | grpc.aio.AioRpcError:
     code = code_of(result.code)
     return result if code == grpc.StatusCode.OK else rpc_error(code, result.message)
+
+
+def _item_bytes(item: Item) -> int:
+    """An item's share of a BatchRequest (an apply carries the whole manifest)."""
+    return item.ByteSize() + 8

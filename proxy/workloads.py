@@ -25,7 +25,7 @@ import grpc
 from google.protobuf.message import Message
 
 from common.election import Leadership
-from common.etcd_store import Compare, EtcdUnavailable, Op
+from common.etcd_store import Compare, EtcdUnavailable, Op, op_bytes
 from common.keys import Keys
 from fed.v1 import types_pb2
 from proxy import metrics
@@ -44,6 +44,7 @@ from proxy.write_round import (
     requests_absent,
     response_type,
     rounds,
+    spec_limit,
 )
 
 _log = logging.getLogger(__name__)
@@ -89,7 +90,14 @@ class WorkloadWriter:
         self._written = written
         """Told of every committed transaction (revision, ops) before any answer."""
         self._planner = RoundPlanner(
-            keys, engine, self.ledger, self.workloads, requests, snapshot, known
+            keys,
+            engine,
+            self.ledger,
+            self.workloads,
+            requests,
+            snapshot,
+            known,
+            spec_limit(leadership.max_bytes),
         )
         self._batcher: Batcher[WriteItem, Message] = Batcher(
             self._process, window_s=window_s, max_size=max_batch
@@ -209,16 +217,21 @@ class WorkloadWriter:
         return remaining
 
     async def _commit(self, prepared: list[Prepared], compares: Sequence[Compare]) -> bool:
-        """Fenced transactions, never splitting one request's ops across two of them. The
-        first carries `compares`; False (nothing written) when one of them failed."""
+        """Fenced transactions of at most max_ops ops and max_bytes bytes, never splitting one
+        request's ops across two of them. The first carries `compares`; False (nothing
+        written) when one of them failed."""
+        most_ops, most_bytes = self._leadership.max_ops, self._leadership.max_bytes
         chunk: list[Op] = []
+        size = sum(op_bytes(compare) for compare in compares)
         first = True
         for item in prepared:
-            if chunk and len(chunk) + len(item.ops) > self._leadership.max_ops:
+            added = sum(op_bytes(op) for op in item.ops)
+            if chunk and (len(chunk) + len(item.ops) > most_ops or size + added > most_bytes):
                 if not await self._commit_chunk(chunk, compares if first else ()):
                     return False
-                chunk, first = [], False
+                chunk, size, first = [], 0, False
             chunk.extend(item.ops)
+            size += added
         if chunk or (first and compares):
             return await self._commit_chunk(chunk, compares if first else ())
         return True

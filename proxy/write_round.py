@@ -17,8 +17,9 @@ import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from common.etcd_store import Compare, Delete, Op, Put
+from common.etcd_store import TXN_MARGIN, Compare, Delete, Op, Put
 from common.keys import Keys
+from common.settings import EtcdSettings
 from fed.v1 import federation_pb2, types_pb2
 from proxy import migration
 from proxy.errors import ApiError, check_name, check_request_id, invalid, not_found
@@ -34,6 +35,20 @@ from proxy.scheduler.model import PlacementRequest, Snapshot
 from proxy.scheduler.policy import PolicyError
 
 Phase = types_pb2.WorkloadPhase
+
+RECORD_ROOM = 128 * 1024
+"""What a placement's transaction holds besides its spec, twice: the placement's parts (also
+twice), reservations, keys, timestamps, the request record's other fields, the round's
+compares."""
+
+
+def spec_limit(txn_bytes: int) -> int:
+    """The largest serialized spec a placement may carry in a transaction of `txn_bytes`: its
+    ops hold the spec twice (the workload record, and the answer kept for its request_id)."""
+    return (txn_bytes - RECORD_ROOM) // 2
+
+
+DEFAULT_SPEC_LIMIT = spec_limit(EtcdSettings.max_request_bytes - TXN_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -101,9 +116,11 @@ class RoundPlanner:
         requests: RequestLog,
         snapshot: Callable[[], Snapshot],
         known: KnownRecords,
+        max_spec_bytes: int = DEFAULT_SPEC_LIMIT,
     ) -> None:
         self._keys = keys
         self._known = known
+        self._max_spec_bytes = max_spec_bytes
         self._engine = engine
         self.ledger = ledger
         self.workloads = workloads
@@ -206,6 +223,14 @@ class RoundPlanner:
     ) -> tuple[PlacementRequest, types_pb2.WorkloadSpec] | None:
         spec = request.spec
         validate_spec(spec)
+        size = spec.ByteSize()
+        if size > self._max_spec_bytes:
+            raise invalid(
+                "spec",
+                f"{size:,} bytes serialized, over the {self._max_spec_bytes:,} a placement may "
+                "carry: one etcd transaction (etcd.max_request_bytes) holds it twice, in the "
+                "workload record and in the answer kept for its request_id",
+            )
         existing = self.workloads.get((spec.namespace, spec.name))
         if existing is not None:
             if existing.spec != spec or existing.phase == types_pb2.WORKLOAD_PHASE_DELETING:

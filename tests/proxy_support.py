@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 import grpc
@@ -125,9 +125,11 @@ def workload(
 
 
 @contextlib.asynccontextmanager
-async def node_in_process(store: EtcdStore, keys: Keys, endpoint: str) -> AsyncIterator[ProxyNode]:
+async def node_in_process(
+    store: EtcdStore, keys: Keys, endpoint: str, overrides: Sequence[str] = ()
+) -> AsyncIterator[ProxyNode]:
     """One proxy in this process, on etcd at `endpoint`, with cluster records c1..c3 (their
-    status comes from the `heartbeats` fixture)."""
+    status comes from the `heartbeats` fixture), and `overrides` of its settings."""
     for name in ("c1", "c2", "c3"):
         spec = types_pb2.ClusterSpec(
             name=name,
@@ -138,7 +140,7 @@ async def node_in_process(store: EtcdStore, keys: Keys, endpoint: str) -> AsyncI
         await store.put(keys.cluster_spec(name), spec.SerializeToString())
     settings = load_settings(
         ProxySettings,
-        overrides=[f"etcd.prefix={keys.prefix}", "observability.log_level=WARNING"],
+        overrides=[f"etcd.prefix={keys.prefix}", "observability.log_level=WARNING", *overrides],
     )
     node = ProxyNode(settings, [endpoint])
     await node.start()

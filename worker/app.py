@@ -43,6 +43,7 @@ class WorkerApp:
             settings.etcd.endpoints,
             timeout_s=settings.etcd.request_timeout_s,
             max_txn_ops=settings.etcd.max_txn_ops,
+            max_request_bytes=settings.etcd.max_request_bytes,
             retry_policy=settings.retry,
         )
         self.pool = ThreadPoolExecutor(section.kube_threads, thread_name_prefix="kube")

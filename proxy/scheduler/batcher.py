@@ -23,6 +23,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+MESSAGE_BYTES = 3 * 1024 * 1024
+"""The most a batch sent as one gRPC message should hold: under gRPC's default 4 MiB limit
+on a received message, with room for the message's own framing."""
+
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
@@ -48,12 +52,19 @@ class Batcher(Generic[ItemT, ResultT]):
         max_size: int,
         idle_s: float | None = None,
         on_idle: Callable[[], object] | None = None,
+        bytes_of: tuple[Callable[[ItemT], int], int] | None = None,
     ) -> None:
         """With `idle_s`, the batcher ends after that long without a request and calls
-        `on_idle`, in the same step, so that its owner makes a new one for the next request."""
+        `on_idle`, in the same step, so that its owner makes a new one for the next request.
+        With `bytes_of` (the size of an item, and the most a batch may hold), a batch also
+        stops short of that many bytes: a message over gRPC's limit would fail every request
+        in it (one larger than the most goes alone)."""
         self._process = process
         self._window_s = window_s
         self._max_size = max_size
+        self._bytes_of = bytes_of
+        self._queued_bytes = 0
+        """What the queued requests add up to under `bytes_of`."""
         self._idle_s = idle_s
         self._on_idle = on_idle
         self._queued: list[Pending[ItemT, ResultT]] = []
@@ -85,7 +96,9 @@ class Batcher(Generic[ItemT, ResultT]):
     async def submit(self, item: ItemT) -> ResultT:
         pending: Pending[ItemT, ResultT] = Pending(item)
         self._queued.append(pending)
-        if len(self._queued) >= self._wanted:
+        if self._bytes_of is not None:
+            self._queued_bytes += self._bytes_of[0](item)
+        if len(self._queued) >= self._wanted or self._full_by_bytes():
             self._wake()
         return await pending.future
 
@@ -93,12 +106,21 @@ class Batcher(Generic[ItemT, ResultT]):
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
+    def _full_by_bytes(self) -> bool:
+        """A window is open and the queue already holds a batch's worth of bytes."""
+        return (
+            self._bytes_of is not None
+            and self._wanted > 1
+            and self._queued_bytes >= self._bytes_of[1]
+        )
+
     async def _sleep(self, wanted: int, timeout_s: float | None) -> None:
-        """Until `wanted` requests are queued (or the timeout passes)."""
-        if len(self._queued) >= wanted:
+        """Until `wanted` requests are queued, or a batch's worth of bytes while a window is
+        open (or the timeout passes)."""
+        self._wanted = wanted
+        if len(self._queued) >= wanted or self._full_by_bytes():
             return
         loop = asyncio.get_running_loop()
-        self._wanted = wanted
         self._wakeup = loop.create_future()
         timer = None if timeout_s is None else loop.call_later(timeout_s, self._wake)
         try:
@@ -117,10 +139,26 @@ class Batcher(Generic[ItemT, ResultT]):
                     self._on_idle()
                 return
             await self._sleep(self._max_size, self._window_s)
-            batch = self._processing = self._queued[: self._max_size]
-            del self._queued[: self._max_size]
+            batch = self._processing = self._take()
             await self._process_guarded(batch)
             self._processing = []
+
+    def _take(self) -> list[Pending[ItemT, ResultT]]:
+        """The next batch off the queue: at most `max_size` requests, and within `bytes_of`."""
+        count = min(len(self._queued), self._max_size)
+        if self._bytes_of is not None:
+            size_of, most = self._bytes_of
+            total = 0
+            for index in range(count):
+                size = size_of(self._queued[index].item)
+                if total + size > most and index > 0:
+                    count = index
+                    break
+                total += size
+            self._queued_bytes -= total
+        batch = self._queued[:count]
+        del self._queued[:count]
+        return batch
 
     async def _process_guarded(self, batch: list[Pending[ItemT, ResultT]]) -> None:
         try:

@@ -16,7 +16,11 @@ def test_the_stack_runs_etcd_with_the_settings_of_every_service(tmp_path: Path) 
     config = StackConfig(
         dir=tmp_path,
         attached=True,
-        settings=["etcd.max_txn_ops=256", "etcd.snapshot_count=500"],
+        settings=[
+            "etcd.max_txn_ops=256",
+            "etcd.snapshot_count=500",
+            "etcd.max_request_bytes=2000000",
+        ],
     )
     stack = Stack(config)
     try:
@@ -26,6 +30,7 @@ def test_the_stack_runs_etcd_with_the_settings_of_every_service(tmp_path: Path) 
         stack.stop_started()
     assert "--max-txn-ops=256" in arguments
     assert "--snapshot-count=500" in arguments
+    assert "--max-request-bytes=2000000" in arguments
     assert f"--data-dir={tmp_path.resolve() / 'etcd' / 'data'}" in arguments
 
 

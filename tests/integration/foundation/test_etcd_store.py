@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 
+import grpc
 import pytest
 from tcp_proxy import forwarding_to
 
@@ -168,3 +169,19 @@ async def test_after_a_long_outage_the_store_reconnects_within_its_retry_backoff
                 await remote.get(keys.worker("w"))
                 break
         assert time.monotonic() - back < 1.0
+
+
+async def test_chunks_stay_under_the_servers_request_limit() -> None:
+    """Six 100 KB values are one request too large for an etcd that takes 300 KB; in chunks
+    cut by the same limit, every one is accepted."""
+    limit = 300_000
+    with EmbeddedEtcd.create(max_request_bytes=limit) as etcd:
+        async with EtcdStore([etcd.endpoint], max_request_bytes=limit) as store:
+            ops = [Put(f"/big/{index}", bytes(100_000)) for index in range(6)]
+            with pytest.raises(grpc.aio.AioRpcError, match="request is too large"):
+                await store.txn([], ops)
+            chunks = list(store.chunks(ops))
+            assert [len(chunk) for chunk in chunks] == [2, 2, 2]
+            for chunk in chunks:
+                await store.txn([], chunk)
+            assert len((await store.range("/big/")).kvs) == 6

@@ -40,6 +40,7 @@ def test_yaml_then_environment_then_flags_override_in_order(tmp_path: Path) -> N
         (["election.ttl_s=1"], "election.ttl_s"),
         (["election.safety_margin_s=7"], "election.safety_margin_s"),
         (["etcd.snapshot_count=0"], "etcd.snapshot_count"),
+        (["etcd.max_request_bytes=1000"], "etcd.max_request_bytes"),
         (["etcd=3"], "etcd"),
         (["no-equals-sign"], "no-equals-sign"),
     ],

@@ -79,3 +79,21 @@ async def test_an_idle_batcher_ends_after_its_work_is_answered_and_tells_its_own
     assert await call == 7
     await asyncio.wait_for(ended.wait(), timeout=5)
     await batcher.stop(RuntimeError("stopped"))
+
+
+async def test_a_batch_stops_short_of_its_byte_limit_and_a_larger_request_goes_alone() -> None:
+    batches: list[list[int]] = []
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        batches.append([pending.item for pending in batch])
+        for pending in batch:
+            pending.future.set_result(pending.item)
+
+    batcher: Batcher[int, int] = Batcher(
+        process, window_s=60.0, max_size=10, bytes_of=(lambda size: size, 4)
+    )
+    submitted = [asyncio.ensure_future(batcher.submit(size)) for size in (2, 2, 5, 1, 3)]
+    batcher.start()
+    assert await asyncio.gather(*submitted) == [2, 2, 5, 1, 3]
+    assert batches == [[2, 2], [5], [1, 3]]
+    await batcher.stop(RuntimeError("stopped"))
