@@ -185,3 +185,45 @@ async def test_chunks_stay_under_the_servers_request_limit() -> None:
             for chunk in chunks:
                 await store.txn([], chunk)
             assert len((await store.range("/big/")).kvs) == 6
+
+
+async def test_a_range_is_read_in_pages_at_one_revision(
+    store: EtcdStore, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2,500 keys come in three pages; what is written between two pages is not listed."""
+    prefix = f"{keys.prefix}/many/"
+    names = [f"{prefix}{index:04d}" for index in range(2500)]
+    for start in range(0, len(names), 100):
+        await store.txn([], [Put(name, b"before") for name in names[start : start + 100]])
+    read_page = store._range_page
+    pages: list[int] = []
+
+    async def page_then_write(start: bytes, end: bytes, revision: int) -> object:
+        response = await read_page(start, end, revision)
+        pages.append(len(response.kvs))
+        await store.put(names[-1], b"changed between pages")
+        await store.put(f"{prefix}new-{len(pages)}", b"added between pages")
+        return response
+
+    monkeypatch.setattr(store, "_range_page", page_then_write)
+    listed = await store.range(prefix)
+    assert pages == [1000, 1000, 500]
+    assert [kv.key for kv in listed.kvs] == names
+    assert {kv.value for kv in listed.kvs} == {b"before"}
+
+
+async def test_a_watch_catches_up_over_more_than_a_grpc_message(
+    store: EtcdStore, keys: Keys
+) -> None:
+    """etcd sends a watch's catch-up in one response of up to 1,000 revisions; sixty 100 KB
+    values are 6 MB, over gRPC's default 4 MiB a message."""
+    prefix = f"{keys.prefix}/history/"
+    first = await store.put(f"{prefix}first", b"x")
+    for index in range(60):
+        await store.put(f"{prefix}{index:02d}", bytes(100_000))
+    events = 0
+    async with asyncio.timeout(30):  # stuck, it breaks and resumes without end
+        async for batch in store.watch_prefix(prefix, start_revision=first):
+            events += len(batch.events)
+            if events == 61:
+                break
