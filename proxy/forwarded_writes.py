@@ -23,7 +23,8 @@ from common.status_codes import code_of
 from fed.v1 import replica_pb2, replica_pb2_grpc
 from proxy import metrics
 from proxy.errors import ApiError
-from proxy.scheduler.batcher import MESSAGE_BYTES, Batcher, Pending, settle
+from proxy.message_size import MESSAGE_BYTES
+from proxy.scheduler.batcher import Batcher, Pending, settle
 
 MAX_WRITES = 256
 """Writes per ForwardWrites call (the leader takes up to 1,000)."""

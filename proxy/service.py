@@ -30,6 +30,7 @@ from proxy.errors import ApiError, check_name, invalid, not_found
 from proxy.federation_writes import WRITES
 from proxy.forwarded_writes import WriteForwarder
 from proxy.leader import LeaderDuties
+from proxy.message_size import MESSAGE_BYTES
 from proxy.routing import WorkerRouter
 from proxy.scheduler.engine import Engine
 from proxy.scheduler.model import ClusterView, PlacementRequest
@@ -241,6 +242,7 @@ class FederationService(federation_pb2_grpc.FederationServicer):
             start = max(start, bisect.bisect_left(keys, (request.namespace, "")))
         chosen: list[types_pb2.Workload] = []
         last: tuple[str, ...] = ()
+        page_bytes = 0
         for scanned, key in enumerate(itertools.islice(keys, start, None)):
             if request.namespace and key[0] != request.namespace:
                 break  # past the namespace's keys
@@ -253,11 +255,13 @@ class FederationService(federation_pb2_grpc.FederationServicer):
                 p.cluster == request.cluster for p in workload.placement.clusters
             ):
                 continue
-            if len(chosen) == size:  # one more than the page: there is a next one
+            record_bytes = workload.ByteSize()
+            if len(chosen) == size or (chosen and page_bytes + record_bytes > MESSAGE_BYTES):
                 return federation_pb2.ListWorkloadsResponse(
                     workloads=chosen, next_page_token="/".join(last)
                 )
             chosen.append(workload)
+            page_bytes += record_bytes
             last = key
         return federation_pb2.ListWorkloadsResponse(workloads=chosen)
 

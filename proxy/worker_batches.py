@@ -19,7 +19,8 @@ import grpc
 
 from common.status_codes import code_of
 from fed.v1 import worker_pb2, worker_pb2_grpc
-from proxy.scheduler.batcher import MESSAGE_BYTES, Batcher, Pending, settle
+from proxy.message_size import MESSAGE_BYTES
+from proxy.scheduler.batcher import Batcher, Pending, settle
 
 MAX_ITEMS = 256
 """Calls per Batch RPC (a worker takes up to 1,000)."""

@@ -23,10 +23,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-MESSAGE_BYTES = 3 * 1024 * 1024
-"""The most a batch sent as one gRPC message should hold: under gRPC's default 4 MiB limit
-on a received message, with room for the message's own framing."""
-
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 

@@ -15,6 +15,7 @@ from common.etcd_launcher import EmbeddedEtcd
 from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
+from proxy.message_size import MESSAGE_BYTES
 from proxy.server import ProxyNode
 
 pytestmark = pytest.mark.integration
@@ -86,9 +87,7 @@ async def test_a_proxy_loads_more_records_than_one_grpc_message_holds(
 ) -> None:
     """50 workloads of 100 KB are 5 MB, over gRPC's 4 MiB: one range could not list them (after
     one run of tools/bench/placement, its reservations alone were 4.5 MB)."""
-    for index in range(50):
-        record = types_pb2.Workload(spec=large(f"stored-{index}", 100_000))
-        await store.put(keys.workload("team-a", f"stored-{index}"), record.SerializeToString())
+    await store_large_records(store, keys, 50)
     async with node_in_process(store, keys, etcd.endpoint) as node:
         await asyncio.wait_for(leading(node, keys), timeout=15)
         assert len(node.cache.view.workloads) == 50
@@ -96,3 +95,34 @@ async def test_a_proxy_loads_more_records_than_one_grpc_message_holds(
             federation_pb2.GetWorkloadRequest(namespace="team-a", name="stored-49")
         )
         assert found.spec.template_json == large("stored-49", 100_000).template_json
+
+
+async def test_a_page_of_workloads_stays_under_a_grpc_message(
+    etcd: EmbeddedEtcd, store: EtcdStore, keys: Keys, heartbeats: None
+) -> None:
+    """A page of 50 workloads of 100 KB would be 5 MB, over the 4 MiB a client takes: it ends
+    short, with a token to go on from."""
+    await store_large_records(store, keys, 50)
+    async with node_in_process(store, keys, etcd.endpoint) as node:
+        await asyncio.wait_for(leading(node, keys), timeout=15)
+        api = stub(node.address)
+        pages: list[int] = []
+        listed: list[str] = []
+        token = ""
+        while token or not pages:
+            page = await api.ListWorkloads(
+                federation_pb2.ListWorkloadsRequest(page_size=100, page_token=token)
+            )
+            pages.append(page.ByteSize())
+            listed += [workload.spec.name for workload in page.workloads]
+            token = page.next_page_token
+        assert len(pages) > 1
+        assert max(pages) <= MESSAGE_BYTES
+        assert sorted(listed) == sorted(f"stored-{index}" for index in range(50))
+
+
+async def store_large_records(store: EtcdStore, keys: Keys, count: int) -> None:
+    """`count` workload records of 100 KB each, written as a leader would have."""
+    for index in range(count):
+        record = types_pb2.Workload(spec=large(f"stored-{index}", 100_000))
+        await store.put(keys.workload("team-a", f"stored-{index}"), record.SerializeToString())
