@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from common import metrics
@@ -100,6 +100,10 @@ class Leadership:
         except FencedOut as exc:
             self.step_down(f"fenced write rejected: {exc}")
             raise NotLeader(self.lost_reason) from exc
+
+    def chunks(self, groups: Iterable[Sequence[Op]], reserved_bytes: int = 0) -> Iterator[list[Op]]:
+        """Groups of ops in chunks of one fenced transaction each (EtcdStore.grouped_chunks)."""
+        return self._store.grouped_chunks(groups, reserved_bytes)
 
     async def txn_chunked(self, ops: Sequence[Op]) -> list[TxnResult]:
         """A fenced write of many ops, in chunks of the server's max-txn-ops."""

@@ -14,7 +14,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Self, TypeVar
@@ -475,18 +483,26 @@ class EtcdStore:
             raise FencedOut(f"epoch {fence.epoch} of {fence.key} is no longer current")
         return result
 
-    def chunks(self, ops: Sequence[Op]) -> Iterator[Sequence[Op]]:
-        """Ops in chunks of at most max_txn_ops - 1 (a fence takes a slot) and max_txn_bytes;
-        each chunk is atomic on its own."""
+    def chunks(self, ops: Sequence[Op]) -> Iterator[list[Op]]:
+        """Ops in chunks that fit one fenced transaction each (see grouped_chunks); each
+        chunk is atomic on its own."""
+        return self.grouped_chunks((op,) for op in ops)
+
+    def grouped_chunks(
+        self, groups: Iterable[Sequence[Op]], reserved_bytes: int = 0
+    ) -> Iterator[list[Op]]:
+        """Groups of ops in chunks of at most max_txn_ops - 1 ops (a fence takes a slot) and
+        max_txn_bytes (op_bytes), never splitting a group: a request's ops commit together.
+        The first chunk leaves `reserved_bytes` for its compares. No chunk is empty."""
         most = max(1, self.max_txn_ops - 1)
         chunk: list[Op] = []
-        size = 0
-        for op in ops:
-            added = op_bytes(op)
-            if chunk and (len(chunk) == most or size + added > self.max_txn_bytes):
+        size = reserved_bytes
+        for group in groups:
+            added = sum(op_bytes(op) for op in group)
+            if chunk and (len(chunk) + len(group) > most or size + added > self.max_txn_bytes):
                 yield chunk
                 chunk, size = [], 0
-            chunk.append(op)
+            chunk.extend(group)
             size += added
         if chunk:
             yield chunk

@@ -217,23 +217,17 @@ class WorkloadWriter:
         return remaining
 
     async def _commit(self, prepared: list[Prepared], compares: Sequence[Compare]) -> bool:
-        """Fenced transactions of at most max_ops ops and max_bytes bytes, never splitting one
-        request's ops across two of them. The first carries `compares`; False (nothing
-        written) when one of them failed."""
-        most_ops, most_bytes = self._leadership.max_ops, self._leadership.max_bytes
-        chunk: list[Op] = []
-        size = sum(op_bytes(compare) for compare in compares)
+        """Fenced transactions, never splitting one request's ops across two of them
+        (Leadership.chunks). The first carries `compares`; False (nothing written) when one
+        of them failed."""
         first = True
-        for item in prepared:
-            added = sum(op_bytes(op) for op in item.ops)
-            if chunk and (len(chunk) + len(item.ops) > most_ops or size + added > most_bytes):
-                if not await self._commit_chunk(chunk, compares if first else ()):
-                    return False
-                chunk, size, first = [], 0, False
-            chunk.extend(item.ops)
-            size += added
-        if chunk or (first and compares):
-            return await self._commit_chunk(chunk, compares if first else ())
+        reserved = sum(op_bytes(compare) for compare in compares)
+        for chunk in self._leadership.chunks((item.ops for item in prepared), reserved):
+            if not await self._commit_chunk(chunk, compares if first else ()):
+                return False
+            first = False
+        if first and compares:
+            return await self._commit_chunk([], compares)
         return True
 
     async def _commit_chunk(self, ops: list[Op], compares: Sequence[Compare]) -> bool:
