@@ -56,6 +56,7 @@ MODULES = (
     "proxy/scheduler/runner.py",
     "proxy/scheduler/selection.py",
     "proxy/scheduler/status.py",
+    "proxy/scheduler/top_n.py",
     "proxy/scheduler/utilisation.py",
     "proxy/scheduler/validation.py",
     "proxy/scheduler/plugins/balanced.py",

@@ -24,7 +24,7 @@ from proxy.scheduler.class_memo import (
 )
 from proxy.scheduler.decision import Changes, Decision
 from proxy.scheduler.diagnosis import Diagnosis
-from proxy.scheduler.divide import Candidate, Rules, divide
+from proxy.scheduler.divide import Candidate, Division, Rules, divide, single_replica_shares
 from proxy.scheduler.equivalence import ClassKey
 from proxy.scheduler.framework import ClusterState, PluginContext, Score
 from proxy.scheduler.model import ClusterView, PlacementRequest, Snapshot
@@ -40,6 +40,7 @@ from proxy.scheduler.runner import (
     weighted_total,
 )
 from proxy.scheduler.status import Status
+from proxy.scheduler.top_n import largest_positions
 
 EVACUATION = "evacuation"
 
@@ -68,6 +69,11 @@ def tiebreak(workload: str, cluster: str) -> int:
     return zlib.crc32(cluster.encode(), zlib.crc32(workload.encode()))
 
 
+def tie_hash(view: ClusterView, seed: int) -> int:
+    """tiebreak with the workload's hash (the seed) computed once per request."""
+    return zlib.crc32(view.name_bytes, seed)
+
+
 _SCORE = operator.itemgetter(0)
 
 
@@ -84,11 +90,29 @@ def _ranked(
             end += 1
         if end - start > 1:
             seed = seed or zlib.crc32(workload.encode())
-            scored[start:end] = sorted(
-                scored[start:end], key=lambda item: zlib.crc32(item[1].name_bytes, seed)
-            )
+            scored[start:end] = sorted(scored[start:end], key=lambda item: tie_hash(item[1], seed))
         start = end
     return scored
+
+
+def first_ranked(
+    positions: list[int], wanted: int, scores: list[float], views: list[ClusterView], workload: str
+) -> list[int]:
+    """The `wanted` first of `positions` in _ranked's order (best score, then the tie-break
+    hash, then position), hashing only the best-scored."""
+    chosen: list[int] = []
+    rest = positions
+    while wanted > 0 and rest:
+        best = max([scores[index] for index in rest])
+        group = [index for index in rest if scores[index] == best]
+        if len(group) > wanted:
+            seed = zlib.crc32(workload.encode())
+            hashes = [-float(tie_hash(views[index], seed)) for index in group]
+            return chosen + [group[at] for at in largest_positions(hashes, wanted)]
+        chosen += group
+        wanted -= len(group)
+        rest = [index for index in rest if scores[index] != best]
+    return chosen
 
 
 class Cycle:
@@ -227,22 +251,13 @@ class Cycle:
         more: dict[str, Status] = {}
         evacuate = request.evacuate
         totals = self._totals(request, found)
-        ledger, dynamic = self.ledger, found.dynamic
-        generations = ledger.generations
         scored: list[tuple[float, ClusterView, int]] = []
         for view in found.passed:
             name = view.name
             if evacuate and name in evacuate:
                 more[name] = Status.unresolvable("being evacuated", EVACUATION)
                 continue
-            cached = dynamic.get(name)
-            if (
-                cached is None
-                or cached[2] != generations.get(name, 0)
-                or cached[0] is not view
-                or cached[1] is not ledger
-            ):
-                cached = self._dynamic(found, view)
+            cached = self._current_dynamic(found, view)
             if cached[3].ok:
                 scored.append((totals.get(name, 0.0), view, cached[4]))
             else:
@@ -254,6 +269,18 @@ class Cycle:
             Candidate(view.name, view.topology(topology), score, available)
             for score, view, available in _ranked(request.workload, scored)
         ], rejected
+
+    def _current_dynamic(self, found: EquivalenceClass, view: ClusterView) -> DynamicResult:
+        cached = found.dynamic.get(view.name)
+        ledger = self.ledger
+        if (
+            cached is None
+            or cached[2] != ledger.generations.get(view.name, 0)
+            or cached[0] is not view
+            or cached[1] is not ledger
+        ):
+            return self._dynamic(found, view)
+        return cached
 
     def _dynamic(self, found: EquivalenceClass, view: ClusterView) -> DynamicResult:
         """The ledger-dependent verdict and the replicas that fit, re-run only when the
@@ -283,8 +310,12 @@ class Cycle:
     def decide(self, request: PlacementRequest) -> Decision:
         """Filter, score and divide one request; the ledger is not changed."""
         found = self.equivalence_class(request)
-        candidates, rejected = self.candidates(request, found)
         resolved = self.request_policies.of(request)
+        if not request.evacuate and not request.current and resolved.rules.unconstrained:
+            fresh = self._decide_fresh(request, found)
+            if fresh is not None:
+                return fresh
+        candidates, rejected = self.candidates(request, found)
         rules = resolved.evacuating_rules if request.evacuate else resolved.rules
         division = divide(
             candidates, request.kept(), self._group_of(rules), request.replicas, rules
@@ -305,6 +336,40 @@ class Cycle:
             assignments(request, division),
             division.unplaced,
             diagnosis,
+        )
+
+    def _decide_fresh(self, request: PlacementRequest, found: EquivalenceClass) -> Decision | None:
+        """A fresh request under no count or spread rule, when every feasible cluster's
+        share is below one replica (most placements): what divide would decide, found
+        without ranking every feasible cluster (divide.single_replica_shares). None when
+        that does not apply."""
+        more: dict[str, Status] = {}
+        fresh = found.fresh
+        views: list[ClusterView] = []
+        scores: list[float] = []
+        available: list[int] = []
+        for view in found.passed:
+            cached = self._current_dynamic(found, view)
+            if not cached[3].ok:
+                more[view.name] = cached[3]
+            elif cached[4] > 0:
+                views.append(view)
+                scores.append(fresh.get(view.name, 0.0))
+                available.append(cached[4])
+        shares = single_replica_shares(scores, available, request.replicas)
+        if shares is None:
+            return None
+        chosen, tied, wanted = shares
+        if wanted:
+            chosen += first_ranked(tied, wanted, scores, views, request.workload)
+        totals = {views[index].name: 1 for index in chosen}
+        rejected = {**found.rejected, **more} if more else found.rejected
+        return Decision(
+            request.workload,
+            Status.success(),
+            assignments(request, Division(totals)),
+            0,
+            Diagnosis(rejected),
         )
 
     def _group_of(self, rules: Rules) -> Callable[[str], str]:

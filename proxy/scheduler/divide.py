@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from fed.v1 import types_pb2
+from proxy.scheduler.top_n import split_at_nth
 
 NO_LIMIT = math.inf
 
@@ -147,14 +148,10 @@ def apportion(total: int, items: Sequence[tuple[str, float, int]]) -> dict[str, 
     open_ = [index for index in range(len(items)) if room[index] > 0]
     left = total
     while left > 0:
-        active: list[int] = []
-        whole = 0.0
-        for index in open_:
-            if weights[index] > 0:
-                active.append(index)
-                whole += weights[index]
+        active = [index for index in open_ if weights[index] > 0]
         if not active:
             break
+        whole = math.fsum([weights[index] for index in active])  # the same in any order
         quotas = [left * weights[index] / whole for index in active]
         capped = [index for at, index in enumerate(active) if quotas[at] >= room[index]]
         if capped:
@@ -492,6 +489,35 @@ def _fill_fresh(candidates: Sequence[Candidate], need: int) -> dict[str, int] | 
         for item in open_
     ]
     return {cluster: count for cluster, count in apportion(need, items).items() if count > 0}
+
+
+def single_replica_shares(
+    scores: Sequence[float], available: Sequence[int], need: int
+) -> tuple[list[int], list[int], int] | None:
+    """_fill_fresh's division when every open cluster's share is below one replica (a few
+    replicas over many clusters: most placements), without ranking every cluster first.
+
+    scores and available: the open clusters (available > 0), in any order. Shares are
+    apportion's quotas, and the `need` largest get one replica each. Returns the positions
+    sure of one (a share above the cut), the positions tied at the cut (in position order),
+    and how many of the tied get one: the caller takes those in rank order, as apportion
+    gives equal remainders in candidate order. None when a share is a whole replica or
+    more, or when no more than `need` clusters have weight: the general division decides.
+    """
+    if need <= 0:
+        return None
+    best = max(scores, default=0.0)
+    weights = [
+        count * _relative(score, best) for score, count in zip(scores, available, strict=True)
+    ]
+    if sum(1 for weight in weights if weight > 0) <= need:
+        return None
+    whole = math.fsum(weights)
+    quotas = [need * weight / whole for weight in weights]
+    if max(quotas) >= 1.0:
+        return None
+    sure, tied = split_at_nth(quotas, need)
+    return sure, tied, need - len(sure)
 
 
 def _relative(score: float, best: float) -> float:
