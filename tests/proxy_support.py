@@ -16,6 +16,7 @@ from common.etcd_store import EtcdStore
 from common.keys import Keys
 from common.settings import load_settings
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from proxy.ledger import Ledger
 from proxy.server import ProxyNode
 from proxy.settings import ProxySettings
 from tools.devstack.child import JsonLinesChild
@@ -26,14 +27,20 @@ NODES, NODE_CPU, NODE_MEM = 10, 4000, 16 * GIB
 
 class ProxyProcess(JsonLinesChild):
     def __init__(
-        self, endpoint: str, keys: Keys, name: str, ttl_s: int = 3, config: Path | None = None
+        self,
+        endpoint: str,
+        keys: Keys,
+        name: str,
+        ttl_s: int = 3,
+        config: Path | None = None,
+        overrides: dict[str, object] | None = None,
     ) -> None:
         settings = {
             "etcd.prefix": keys.prefix,
             "election.ttl_s": ttl_s,
             "election.safety_margin_s": 0.5,
             "observability.log_level": "WARNING",
-        }
+        } | (overrides or {})
         args = ["--etcd", endpoint, "--id", name]
         if config is not None:
             args += ["--config", str(config)]
@@ -178,3 +185,64 @@ async def scrape(store: EtcdStore, keys: Keys, proxy: ProxyProcess) -> str:
             return response.read().decode()
 
     return await asyncio.to_thread(read)
+
+
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+async def assert_placed_once(
+    survivors: list,
+    store: EtcdStore,
+    keys: Keys,
+    acknowledged: dict[str, federation_pb2.PlaceWorkloadResponse],
+    clusters: dict[str, str],
+) -> None:
+    """Every acknowledged call, sent again to a surviving replica, gets its first answer and
+    has no second effect (the counts are taken after the repeats); every acknowledged
+    placement is in etcd as answered, nothing else is, every reservation backs exactly one
+    placement, and no cluster is over-committed."""
+    for index, (request_id, answer) in enumerate(sorted(acknowledged.items())):
+        spec = answer.workload.spec
+        again = federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
+        assert await survivors[index % len(survivors)].PlaceWorkload(again, timeout=10) == answer
+
+    workloads = {
+        kv.key: types_pb2.Workload.FromString(kv.value)
+        for kv in (await store.range(keys.workloads_prefix())).kvs
+    }
+    reservations = [
+        types_pb2.Reservation.FromString(kv.value)
+        for kv in (await store.range(keys.reservations_prefix())).kvs
+    ]
+    for response in acknowledged.values():
+        spec = response.workload.spec
+        stored = workloads[keys.workload(spec.namespace, spec.name)]
+        assert stored.placement == response.workload.placement
+    assert len(workloads) == len(acknowledged), "no workload placed twice, lost or half-made"
+    reserved_by_id = {r.id: r for r in reservations}
+    placed_ids = {p.reservation_id for w in workloads.values() for p in w.placement.clusters}
+    assert placed_ids == set(reserved_by_id), "every reservation backs exactly one placement"
+    wanted = sum(w.spec.replicas for w in workloads.values())
+    assert sum(r.replicas for r in reservations) == wanted
+    ledger = Ledger(reservations)
+    for cluster in clusters:
+        assert ledger.reserved(cluster).cpu_millis <= NODES * NODE_CPU, f"{cluster} over-committed"
+
+
+async def place_with_retries(
+    apis: list, request: federation_pb2.PlaceWorkloadRequest, index: int
+) -> federation_pb2.PlaceWorkloadResponse | None:
+    """The real client's behaviour: same request_id, next replica, for up to 20 s. None when
+    the fleet has no room (RESOURCE_EXHAUSTED is an answer, not a failure)."""
+    deadline = time.monotonic() + 20
+    attempt = index
+    while True:
+        try:
+            return await apis[attempt % len(apis)].PlaceWorkload(request, timeout=5)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return None
+            if error.code() not in RETRYABLE or time.monotonic() > deadline:
+                raise
+            attempt += 1
+            await asyncio.sleep(0.05)

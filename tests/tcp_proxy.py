@@ -1,5 +1,6 @@
 """A loopback TCP forwarder that a test can cut and restore, to disconnect a client for real,
-or make drop what the server answers (a request that reaches the server whose reply is lost)."""
+make drop what the server answers (a request that reaches the server whose reply is lost), or
+drop what the client sends after a given request (a client that died right after it)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._replies_dropped = False
         self._drop_after: bytes | None = None
+        self._requests_dropped = False
+        self._drop_requests_after: bytes | None = None
         self._replies_flow = asyncio.Event()
         self._replies_flow.set()
 
@@ -32,6 +35,11 @@ class TcpProxy:
         """Once a request holding `after` has passed, and until the next `reset`, requests still
         reach the server but nothing it sends back reaches the client."""
         self._drop_after = after
+
+    def drop_requests_after(self, marker: bytes) -> None:
+        """What the client sends reaches the server up to and including the first read that
+        holds `marker`; after it, and until the next `reset`, nothing more does."""
+        self._drop_requests_after = marker
 
     def hold_replies(self) -> None:
         """Until `release`, what the server sends waits in the forwarder (requests pass)."""
@@ -55,6 +63,8 @@ class TcpProxy:
         self._writers.clear()
         self._replies_dropped = False
         self._drop_after = None
+        self._requests_dropped = False
+        self._drop_requests_after = None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -79,6 +89,10 @@ class TcpProxy:
                     continue
                 if reply:
                     await self._replies_flow.wait()
+                elif self._requests_dropped:
+                    continue
+                elif self._drop_requests_after is not None and self._drop_requests_after in data:
+                    self._requests_dropped = True
                 if not reply and self._drop_after is not None and self._drop_after in data:
                     self._replies_dropped = True
                 writer.write(data)

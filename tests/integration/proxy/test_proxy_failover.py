@@ -15,13 +15,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from proxy_support import (
     NODE_CPU,
     NODES,
     ProxyProcess,
+    assert_placed_once,
     leader_of,
+    place_with_retries,
     register_all,
     scrape,
     stub,
@@ -38,7 +39,6 @@ from tools.kubesim import KubeSim, SimConfig
 pytestmark = pytest.mark.integration
 CLIENTS, PER_CLIENT = 16, 20
 CPU_PER_REPLICA = 250  # 641 replicas asked of a fleet holding 480
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 @pytest.fixture
@@ -151,64 +151,6 @@ async def test_follower_sigkill_with_forwarded_batches_in_flight_loses_and_doubl
     assert acknowledged, "the load must place something"
     survivors = [stub(other.address), stub(leader.address)]
     await assert_placed_once(survivors, store, keys, acknowledged, kubeconfigs)
-
-
-async def assert_placed_once(
-    survivors: list,
-    store: EtcdStore,
-    keys: Keys,
-    acknowledged: dict[str, federation_pb2.PlaceWorkloadResponse],
-    clusters: dict[str, str],
-) -> None:
-    """Every acknowledged call, sent again to a surviving replica, gets its first answer and
-    has no second effect (the counts are taken after the repeats); every acknowledged
-    placement is in etcd as answered, nothing else is, every reservation backs exactly one
-    placement, and no cluster is over-committed."""
-    for index, (request_id, answer) in enumerate(sorted(acknowledged.items())):
-        spec = answer.workload.spec
-        again = federation_pb2.PlaceWorkloadRequest(request_id=request_id, spec=spec)
-        assert await survivors[index % len(survivors)].PlaceWorkload(again, timeout=10) == answer
-
-    workloads = {
-        kv.key: types_pb2.Workload.FromString(kv.value)
-        for kv in (await store.range(keys.workloads_prefix())).kvs
-    }
-    reservations = [
-        types_pb2.Reservation.FromString(kv.value)
-        for kv in (await store.range(keys.reservations_prefix())).kvs
-    ]
-    for response in acknowledged.values():
-        spec = response.workload.spec
-        stored = workloads[keys.workload(spec.namespace, spec.name)]
-        assert stored.placement == response.workload.placement
-    assert len(workloads) == len(acknowledged), "no workload placed twice, lost or half-made"
-    reserved_by_id = {r.id: r for r in reservations}
-    placed_ids = {p.reservation_id for w in workloads.values() for p in w.placement.clusters}
-    assert placed_ids == set(reserved_by_id), "every reservation backs exactly one placement"
-    wanted = sum(w.spec.replicas for w in workloads.values())
-    assert sum(r.replicas for r in reservations) == wanted
-    ledger = Ledger(reservations)
-    for cluster in clusters:
-        assert ledger.reserved(cluster).cpu_millis <= NODES * NODE_CPU, f"{cluster} over-committed"
-
-
-async def place_with_retries(
-    apis: list, request: federation_pb2.PlaceWorkloadRequest, index: int
-) -> federation_pb2.PlaceWorkloadResponse | None:
-    """The real client's behaviour: same request_id, next replica, for up to 20 s. None when
-    the fleet has no room (RESOURCE_EXHAUSTED is an answer, not a failure)."""
-    deadline = time.monotonic() + 20
-    attempt = index
-    while True:
-        try:
-            return await apis[attempt % len(apis)].PlaceWorkload(request, timeout=5)
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                return None
-            if error.code() not in RETRYABLE or time.monotonic() > deadline:
-                raise
-            attempt += 1
-            await asyncio.sleep(0.05)
 
 
 async def test_a_forced_remove_the_dead_leader_never_swept_is_swept_by_the_next(
