@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -20,8 +20,16 @@ from fed.v1 import federation_pb2, types_pb2
 from proxy.errors import ApiError
 from proxy.leader import LeaderDuties
 
-LeaderWrite = Callable[[LeaderDuties, str, Message], Awaitable[Message]]
-"""Runs a write on the leader: (its duties, the method, the request) -> the response."""
+
+class LeaderWrite(Protocol):
+    """Runs a write on the leader: (its duties, the method, the request) -> the response.
+    `at_once`: a follower forwarded it in a ForwardWrites batch, gathered already, so a
+    workload write does not wait out the leader's batching window (proxy.scheduler.batcher);
+    admin writes run alone either way."""
+
+    def __call__(
+        self, duties: LeaderDuties, method: str, request: Message, *, at_once: bool = False
+    ) -> Awaitable[Message]: ...
 
 
 @dataclass(frozen=True)
@@ -33,14 +41,18 @@ class Write:
     """Forwarded in ForwardWrites batches (else alone, as a Federation call)."""
 
 
-async def _workload_write(duties: LeaderDuties, method: str, request: Message) -> Message:
+async def _workload_write(
+    duties: LeaderDuties, method: str, request: Message, *, at_once: bool = False
+) -> Message:
     if duties.writer is None:
         raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
-    return await duties.writer.submit((method, request))
+    return await duties.writer.submit((method, request), at_once=at_once)
 
 
 def _admin(name: str) -> LeaderWrite:
-    async def call(duties: LeaderDuties, method: str, request: Message) -> Message:
+    async def call(
+        duties: LeaderDuties, method: str, request: Message, *, at_once: bool = False
+    ) -> Message:
         if duties.clusters is None:
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
         handler: Callable[[Message], Awaitable[Message]] = getattr(duties.clusters, name)
@@ -49,13 +61,17 @@ def _admin(name: str) -> LeaderWrite:
     return call
 
 
-async def _failover(duties: LeaderDuties, method: str, request: Message) -> Message:
+async def _failover(
+    duties: LeaderDuties, method: str, request: Message, *, at_once: bool = False
+) -> Message:
     if duties.failover is None:
         raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")
     return await duties.failover.start(request)  # type: ignore[arg-type]
 
 
-async def _rebalance(duties: LeaderDuties, method: str, request: Any) -> Message:
+async def _rebalance(
+    duties: LeaderDuties, method: str, request: Any, *, at_once: bool = False
+) -> Message:
     """Move replicas off the named (or the hot) clusters; a dry run only plans."""
     if duties.failover is None or duties.rescheduler is None:
         raise ApiError(grpc.StatusCode.UNAVAILABLE, "the leader is starting")

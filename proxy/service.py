@@ -129,12 +129,13 @@ class FederationService(federation_pb2_grpc.FederationServicer):
         return answer
 
     async def write_here(self, method: str, request: Message) -> Message:
-        """Run a forwarded write on this replica; UNAVAILABLE unless it leads (a forwarded
-        write is never forwarded again)."""
+        """Run a write forwarded in a ForwardWrites batch on this replica; UNAVAILABLE unless
+        it leads (a forwarded write is never forwarded again). The follower gathered the
+        batch already: it does not wait out this replica's batching window."""
         duties = self._leading()
         if duties is None:
             raise ApiError(grpc.StatusCode.UNAVAILABLE, "this replica does not lead; retry")
-        return await self._timed(method, WRITES[method].run(duties, method, request))
+        return await self._timed(method, WRITES[method].run(duties, method, request, at_once=True))
 
     @staticmethod
     async def _timed(method: str, call: Awaitable[Message]) -> Message:

@@ -109,8 +109,9 @@ class WorkloadWriter:
     async def stop(self) -> None:
         await self._batcher.stop(ApiError(grpc.StatusCode.UNAVAILABLE, "leadership lost"))
 
-    async def submit(self, item: WriteItem) -> Message:
-        return await self._batcher.submit(item)
+    async def submit(self, item: WriteItem, *, at_once: bool = False) -> Message:
+        """The write's answer, after its round commits; `at_once` as in Batcher.submit."""
+        return await self._batcher.submit(item, at_once=at_once)
 
     # ----------------------------------------------------------------- batch
 

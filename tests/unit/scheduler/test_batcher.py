@@ -97,3 +97,37 @@ async def test_a_batch_stops_short_of_its_byte_limit_and_a_larger_request_goes_a
     assert await asyncio.gather(*submitted) == [2, 2, 5, 1, 3]
     assert batches == [[2, 2], [5], [1, 3]]
     await batcher.stop(RuntimeError("stopped"))
+
+
+async def test_a_request_submitted_at_once_closes_the_open_window() -> None:
+    """A follower's forwarded batch does not wait out the leader's window (60 s here)."""
+    batches: list[list[int]] = []
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        batches.append([pending.item for pending in batch])
+        for pending in batch:
+            pending.future.set_result(pending.item)
+
+    batcher: Batcher[int, int] = Batcher(process, window_s=60.0, max_size=10)
+    batcher.start()
+    waiting = asyncio.ensure_future(batcher.submit(1))
+    forwarded = asyncio.ensure_future(batcher.submit(2, at_once=True))
+    assert await asyncio.wait_for(asyncio.gather(waiting, forwarded), timeout=5) == [1, 2]
+    assert batches == [[1, 2]]
+    await batcher.stop(RuntimeError("stopped"))
+
+
+async def test_requests_at_once_that_the_cap_leaves_queued_skip_the_next_window_too() -> None:
+    batches: list[list[int]] = []
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        batches.append([pending.item for pending in batch])
+        for pending in batch:
+            pending.future.set_result(pending.item)
+
+    batcher: Batcher[int, int] = Batcher(process, window_s=60.0, max_size=2)
+    submitted = [asyncio.ensure_future(batcher.submit(item, at_once=True)) for item in range(3)]
+    batcher.start()
+    assert await asyncio.wait_for(asyncio.gather(*submitted), timeout=5) == [0, 1, 2]
+    assert batches == [[0, 1], [2]]
+    await batcher.stop(RuntimeError("stopped"))
