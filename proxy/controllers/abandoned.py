@@ -42,7 +42,11 @@ class AbandonedParts:
             await self.sweep(self._writer.workloads)
             while True:
                 try:
-                    await asyncio.wait_for(self.cluster_removed(changes), self._period_s)
+                    # Not wait_for: on Python 3.11 it swallows a cancel that lands in the tick
+                    # its inner task ends (cpython#86296), and a leader stepping down both
+                    # cancels this loop and resyncs the cache that ends that task.
+                    async with asyncio.timeout(self._period_s):
+                        await self.cluster_removed(changes)
                 except TimeoutError:
                     await self.sweep(sorted(self.stranded))
                 else:

@@ -442,8 +442,11 @@ class ApiServer:
             wait = min(deadline, next_bookmark if bookmarks else deadline) - now
             watcher.wakeup.clear()
             if not watcher.lines and not watcher.closed:
+                # Not wait_for: on Python 3.11 it swallows a cancel that lands in the tick
+                # the wakeup comes (cpython#86296), and the stream would outlive shutdown.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(watcher.wakeup.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await watcher.wakeup.wait()
         if watcher.aborted:
             stream.abort()
         else:

@@ -31,6 +31,18 @@ class FakeCache:
         assert queue is self.queue
 
 
+class WaitedQueue(asyncio.Queue[Change]):
+    """Tells when a consumer first waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = asyncio.Event()
+
+    async def get(self) -> Change:
+        self.waited.set()
+        return await super().get()
+
+
 class FakeWriter:
     """Records steps; a step places the replicas on c1 unless `full`."""
 
@@ -90,3 +102,18 @@ async def test_the_full_scan_waits_for_a_deleted_cluster_spec_or_a_resync() -> N
     assert changes.qsize() == 2, "returned at the deleted spec"
     await sweep.cluster_removed(changes)
     assert changes.empty(), "and at the resync"
+
+
+async def test_a_cancel_in_the_tick_a_resync_wakes_the_sweep_stops_it() -> None:
+    """Stepping down cancels the sweep and resyncs the cache at once: the leader's stop
+    waited forever for a sweep that had lost its cancel."""
+    cache = FakeCache(("c1",))
+    cache.queue = queue = WaitedQueue()
+    sweep = sweeper(FakeWriter(), cache)
+    running = asyncio.ensure_future(sweep.run())
+    await queue.waited.wait()
+    cache.queue.put_nowait(Change(revision=2, key=KEYS.prefix, resynced=True))
+    running.cancel()
+    done, _ = await asyncio.wait([running], timeout=5)
+    assert done, "the sweep ignored its cancel"
+    assert running.cancelled()
