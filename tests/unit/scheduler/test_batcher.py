@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from proxy.scheduler.batcher import Batcher, Pending
+
+Process = Callable[[list[Pending[int, int]]], Awaitable[None]]
+
+
+def echoing(batches: list[list[int]]) -> Process:
+    """Records each batch's items and answers each request with its item."""
+
+    async def process(batch: list[Pending[int, int]]) -> None:
+        batches.append([pending.item for pending in batch])
+        for pending in batch:
+            pending.future.set_result(pending.item)
+
+    return process
 
 
 async def test_queued_requests_form_one_batch_capped_at_max_size() -> None:
@@ -83,12 +97,7 @@ async def test_an_idle_batcher_ends_after_its_work_is_answered_and_tells_its_own
 
 async def test_a_batch_stops_short_of_its_byte_limit_and_a_larger_request_goes_alone() -> None:
     batches: list[list[int]] = []
-
-    async def process(batch: list[Pending[int, int]]) -> None:
-        batches.append([pending.item for pending in batch])
-        for pending in batch:
-            pending.future.set_result(pending.item)
-
+    process = echoing(batches)
     batcher: Batcher[int, int] = Batcher(
         process, window_s=60.0, max_size=10, bytes_of=(lambda size: size, 4)
     )
@@ -102,12 +111,7 @@ async def test_a_batch_stops_short_of_its_byte_limit_and_a_larger_request_goes_a
 async def test_a_request_submitted_at_once_closes_the_open_window() -> None:
     """A follower's forwarded batch does not wait out the leader's window (60 s here)."""
     batches: list[list[int]] = []
-
-    async def process(batch: list[Pending[int, int]]) -> None:
-        batches.append([pending.item for pending in batch])
-        for pending in batch:
-            pending.future.set_result(pending.item)
-
+    process = echoing(batches)
     batcher: Batcher[int, int] = Batcher(process, window_s=60.0, max_size=10)
     batcher.start()
     waiting = asyncio.ensure_future(batcher.submit(1))
@@ -119,12 +123,7 @@ async def test_a_request_submitted_at_once_closes_the_open_window() -> None:
 
 async def test_requests_at_once_that_the_cap_leaves_queued_skip_the_next_window_too() -> None:
     batches: list[list[int]] = []
-
-    async def process(batch: list[Pending[int, int]]) -> None:
-        batches.append([pending.item for pending in batch])
-        for pending in batch:
-            pending.future.set_result(pending.item)
-
+    process = echoing(batches)
     batcher: Batcher[int, int] = Batcher(process, window_s=60.0, max_size=2)
     submitted = [asyncio.ensure_future(batcher.submit(item, at_once=True)) for item in range(3)]
     batcher.start()
