@@ -311,7 +311,12 @@ class Cycle:
         """Filter, score and divide one request; the ledger is not changed."""
         found = self.equivalence_class(request)
         resolved = self.request_policies.of(request)
-        if not request.evacuate and not request.current and resolved.rules.unconstrained:
+        if (
+            not request.evacuate
+            and not request.current
+            and resolved.rules.unconstrained
+            and request.replicas < len(found.passed)  # else some share is a whole replica
+        ):
             fresh = self._decide_fresh(request, found)
             if fresh is not None:
                 return fresh
