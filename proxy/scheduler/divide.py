@@ -466,7 +466,7 @@ def _fill(slots: list[_Slot], need: int, steady_first: bool = False) -> dict[str
     items = [
         (
             slot.candidate.cluster,
-            (slot.cap - slot.floor) * _relative(slot.candidate.score, best),
+            _weight(slot.cap - slot.floor, slot.candidate.score, best),
             slot.cap - slot.floor,
         )
         for slot in spill
@@ -485,8 +485,7 @@ def _fill_fresh(candidates: Sequence[Candidate], need: int) -> dict[str, int] | 
         return None
     best = max((item.score for item in open_), default=0.0)
     items = [
-        (item.cluster, item.available * _relative(item.score, best), item.available)
-        for item in open_
+        (item.cluster, _weight(item.available, item.score, best), item.available) for item in open_
     ]
     return {cluster: count for cluster, count in apportion(need, items).items() if count > 0}
 
@@ -507,9 +506,7 @@ def single_replica_shares(
     if need <= 0:
         return None
     best = max(scores, default=0.0)
-    weights = [
-        count * _relative(score, best) for score, count in zip(scores, available, strict=True)
-    ]
+    weights = [_weight(count, score, best) for score, count in zip(scores, available, strict=True)]
     if sum(1 for weight in weights if weight > 0) <= need:
         return None
     whole = math.fsum(weights)
@@ -520,8 +517,11 @@ def single_replica_shares(
     return sure, tied, need - len(sure)
 
 
-def _relative(score: float, best: float) -> float:
-    return score / best if best > 0 else 1.0
+def _weight(room: int, score: float, best: float) -> float:
+    """A cluster's weight in the proportional fill: its room times its score relative to
+    the best (room alone when no score is positive). The general fill, the fresh fill and
+    single_replica_shares all weigh with this, so that they divide alike."""
+    return room * (score / best if best > 0 else 1.0)
 
 
 def _shrink(
