@@ -19,15 +19,14 @@ import json
 import grpc
 
 from common.etcd_launcher import EmbeddedEtcd
-from common.keys import Keys
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
+from tools.bench import fleet_status
 from tools.bench.placement import (
     bench_etcd,
     closed_loop,
     load_arguments,
     open_loop,
     place_call,
-    publish_fleet,
     wait_ready,
 )
 from tools.devstack.child import JsonLinesChild
@@ -36,7 +35,7 @@ from tools.devstack.child import JsonLinesChild
 def proxy_child(name: str, endpoint: str, window_ms: float) -> JsonLinesChild:
     return JsonLinesChild(
         name, "proxy",
-        ["--etcd", endpoint, "--id", name, "--set", "etcd.prefix=/bench",
+        ["--etcd", endpoint, "--id", name, "--set", f"etcd.prefix={fleet_status.PREFIX}",
          "--set", f"proxy.batch_window_ms={window_ms}",
          "--set", "observability.log_level=WARNING", "--set", "etcd.max_txn_ops=128"],
     )  # fmt: skip
@@ -56,10 +55,7 @@ async def wait_following(address: str, leader: str, clusters: int) -> None:
 
 
 async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, object]:
-    stop_publishing = asyncio.Event()
-    publisher = asyncio.create_task(
-        publish_fleet(etcd.endpoint, Keys("/bench"), args.clusters, stop_publishing)
-    )
+    fleet = fleet_status.start(etcd.endpoint, args.clusters)
     leader = proxy_child("leader", etcd.endpoint, args.window_ms)
     follower: JsonLinesChild | None = None
     try:
@@ -79,8 +75,7 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
         if follower is not None:
             follower.stop()
         leader.stop()
-        stop_publishing.set()
-        await publisher
+        fleet.stop()
     return {
         "clients": args.clients,
         "clusters": args.clusters,

@@ -1,7 +1,8 @@
 """Placements per second and latency through a real proxy, as a ratio to a bare echo server.
 
-One run starts an embedded etcd, a fleet of cluster records with published status (what
-workers would publish; no workers run, so nothing is bound), one fed-proxy process and a
+One run starts an embedded etcd, a fleet of cluster records whose status heartbeats a
+process of its own publishes as workers would (tools.bench.fleet_status; no workers run, so
+nothing is bound), one fed-proxy process and a
 bare grpc.aio echo server process. The same asyncio load generator drives both: closed
 loop with N concurrent clients (throughput, latency), then open loop at a fixed rate
 against both (latency at that rate; the echo's is the floor of the transport and the load
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -37,15 +37,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from common.etcd_launcher import EmbeddedEtcd
-from common.etcd_store import EtcdStore
-from common.keys import Keys
 from common.settings import EtcdSettings
 from fed.v1 import federation_pb2, federation_pb2_grpc, types_pb2
 from proxy.server import LEADER_SERVICE
+from tools.bench import fleet_status
 from tools.bench.proc import cpu_seconds, main_thread_schedule, rss_mib
 from tools.devstack.child import JsonLinesChild
 
-GIB = 1 << 30
 Call = Callable[[int], Awaitable[object]]
 
 
@@ -165,42 +163,6 @@ async def open_loop(
     return {**summary, "errors": errors, **loop_busy.figures()}
 
 
-async def publish_fleet(endpoint: str, keys: Keys, clusters: int, stop: asyncio.Event) -> None:
-    """Cluster records as an admin left them, and status heartbeats as workers publish them."""
-    async with EtcdStore([endpoint]) as store:
-        while not stop.is_set():
-            await publish_once(store, keys, clusters)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=2.0)
-
-
-async def publish_once(store: EtcdStore, keys: Keys, clusters: int) -> None:
-    for index in range(clusters):
-        name = f"c{index + 1}"
-        spec = types_pb2.ClusterSpec(
-            name=name, endpoint="http://127.0.0.1:9", region=f"r{index % 3 + 1}",
-            state=types_pb2.ADMIN_STATE_ACTIVE,
-        )  # fmt: skip
-        status = types_pb2.ClusterStatus(
-            cluster=name,
-            reachable=True,
-            allocatable=types_pb2.Resources(
-                cpu_millis=1000 * 32 * 1000, memory_bytes=1000 * 128 * GIB, pods=110_000
-            ),
-            nodes_total=1000,
-            nodes_ready=1000,
-            node_grades=[
-                types_pb2.NodeGrade(
-                    free_cpu_millis=32_000, free_memory_bytes=128 * GIB, free_pods=110,
-                    count=1000,
-                )
-            ],
-        )  # fmt: skip
-        status.heartbeat.GetCurrentTime()
-        await store.put(keys.cluster_spec(name), spec.SerializeToString())
-        await store.put(keys.cluster_status(name), status.SerializeToString())
-
-
 async def wait_ready(address: str, clusters: int) -> str:
     """Wait until the proxy leads and sees every cluster Ready; returns its metrics
     endpoint (host:port)."""
@@ -318,18 +280,14 @@ def batch_means(before: dict[str, float], after: dict[str, float]) -> dict[str, 
 
 
 async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, object]:
-    keys = Keys("/bench")
-    stop_publishing = asyncio.Event()
-    publisher = asyncio.create_task(
-        publish_fleet(etcd.endpoint, keys, args.clusters, stop_publishing)
-    )
+    fleet = fleet_status.start(etcd.endpoint, args.clusters)
     echo = JsonLinesChild("echo", "tools.bench.echo_server", [])
     echo_transport = JsonLinesChild(
         "echo-proxy-transport", "tools.bench.echo_server", ["--proxy-transport"]
     )
     proxy = JsonLinesChild(
         "proxy", "proxy",
-        ["--etcd", etcd.endpoint, "--id", "bench", "--set", "etcd.prefix=/bench",
+        ["--etcd", etcd.endpoint, "--id", "bench", "--set", f"etcd.prefix={fleet_status.PREFIX}",
          "--set", f"proxy.batch_window_ms={args.window_ms}",
          "--set", "observability.log_level=WARNING", "--set", "etcd.max_txn_ops=128"],
     )  # fmt: skip
@@ -374,8 +332,7 @@ async def bench(args: argparse.Namespace, etcd: EmbeddedEtcd) -> dict[str, objec
         proxy.stop()
         echo.stop()
         echo_transport.stop()
-        stop_publishing.set()
-        await publisher
+        fleet.stop()
     return {
         "clients": args.clients,
         "clusters": args.clusters,
