@@ -11,12 +11,12 @@ a safety margin: by then the server may already have expired the lease.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from common import metrics
+from common.cancellation import cancel_and_wait
 from common.etcd_store import (
     Compare,
     EtcdStore,
@@ -125,9 +125,7 @@ class Leadership:
 
     async def _stop_monitor(self) -> None:
         if self._monitor is not asyncio.current_task():
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+            await cancel_and_wait(self._monitor)
 
     async def _watch_keepalive(self) -> None:
         limit = self._settings.ttl_s - self._settings.safety_margin_s
@@ -194,10 +192,7 @@ class Election:
         try:
             await asyncio.wait({expired, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (expired, gone):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(expired, gone)
 
     async def _deletion(self, predecessor: KeyValue) -> None:
         watch = self._store.watch_prefix(

@@ -41,6 +41,7 @@ from etcd3aio._protobuf import TxnRequest
 from etcd3aio.kv import KVService
 
 from common import metrics, retry
+from common.cancellation import cancel_and_wait
 from common.etcd_types import (
     Compare,
     CompareOp,
@@ -228,9 +229,7 @@ class Lease:
 
     async def stop_keepalive(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def revoke(self) -> None:

@@ -19,13 +19,13 @@ reservation and re-places its replicas elsewhere, once (see migration.replace_re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 
 import grpc
 
+from common.cancellation import cancel_and_wait
 from fed.v1 import types_pb2, worker_pb2
 from proxy.cache import Change, FedCache
 from proxy.errors import ApiError
@@ -152,11 +152,7 @@ class Binder:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self._changes is not None:
             self._cache.unsubscribe(self._changes)

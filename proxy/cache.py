@@ -19,7 +19,6 @@ commit's outcome is unknown) the watch widens again with a full listing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 
 from common import retry
+from common.cancellation import cancel_and_wait
 from common.etcd_store import (
     Delete,
     EtcdStore,
@@ -83,11 +83,7 @@ class FedCache:
         await self._follow_from(narrowed=False)
 
     async def stop(self) -> None:
-        for task in (self._widening, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(*(task for task in (self._widening, self._task) if task is not None))
         self._task = self._widening = None
 
     async def narrow(self, sole_writer: Callable[[], bool]) -> None:
@@ -98,9 +94,7 @@ class FedCache:
         watch switched (a reload that narrows again races the step-down that widened) widens
         it again at once."""
         if self._widening is not None:  # a widening the last leadership term left running
-            self._widening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._widening
+            await cancel_and_wait(self._widening)
             self._widening = None
         self._sole_writer = sole_writer
         await self._follow_from(narrowed=True, from_view=True)
@@ -144,9 +138,7 @@ class FedCache:
         listing = None if from_view else self._watch(start, end, None)
         first = await anext(listing) if listing is not None else None
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         if listing is not None and first is not None:
             self._apply(first, keep_written=narrowed)
             watch = listing

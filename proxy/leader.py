@@ -5,10 +5,10 @@ assignment of clusters to workers. Built when leadership is won, torn down when 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
+from common.cancellation import cancel_and_wait
 from common.election import Leadership
 from common.etcd_store import Delete, EtcdStore, Op, Put
 from common.keys import Keys
@@ -125,10 +125,7 @@ class LeaderDuties:
 
     async def stop(self) -> None:
         self._cache.widen_soon()  # at once: a successor may be writing already
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self.binder is not None:
             await self.binder.stop()

@@ -9,7 +9,6 @@ the leader.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -20,6 +19,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from common import retry
+from common.cancellation import cancel_and_wait
 from common.election import Election
 from common.etcd_store import EtcdStore
 from common.grpc_server import GenericHandlerServer
@@ -157,9 +157,7 @@ class ProxyNode:
         """Graceful: resign (a successor takes over at once), drain calls, deregister."""
         await self._health.enter_graceful_shutdown()
         if self._leading is not None:
-            self._leading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._leading
+            await cancel_and_wait(self._leading)
         await self._server.stop(grace_s)
         if self._registration is not None:
             await self._registration.deregister()

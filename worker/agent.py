@@ -8,12 +8,12 @@ follows the cluster's spec key and keeps a ClusterRuntime built from it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from common.cancellation import cancel_and_wait
 from common.etcd_store import EtcdUnavailable, EventType, Lease, WatchBatch
 from common.retry import Backoff
 from fed.v1 import types_pb2
@@ -108,9 +108,7 @@ class ClusterSlot:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await self._stop_runtime()
 
 
@@ -195,10 +193,7 @@ class Agent:
 
     async def stop(self) -> None:
         """Stop serving and deregister (revoke the lease, which deletes the member key)."""
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         for slot in list(self.slots.values()):
             await slot.stop()
         self.slots.clear()

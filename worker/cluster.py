@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from common.cancellation import cancel_and_wait
 from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import types_pb2
@@ -47,11 +47,8 @@ class WorkerContext:
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    if task is not None:
+        await cancel_and_wait(task)
 
 
 class ClusterRuntime:

@@ -23,10 +23,11 @@ batcher, with its task, for each one it ever met would grow without bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from common.cancellation import cancel_and_wait
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
@@ -87,9 +88,7 @@ class Batcher(Generic[ItemT, ResultT]):
         """Stop batching; the batch being processed and everything still queued fail with
         `reason`."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         unanswered = self._processing + self._queued
         self._processing, self._queued = [], []

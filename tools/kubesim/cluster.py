@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from typing import Any
 
+from common.cancellation import cancel_and_wait
 from tools.kubesim.config import ClusterSpec, SimConfig
 from tools.kubesim.deployments import DeploymentController
 from tools.kubesim.events import EventRecorder
@@ -79,9 +79,7 @@ class ClusterSim:
 
     async def stop(self) -> None:
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await cancel_and_wait(self._loop_task)
             self._loop_task = None
         await self.server.stop()
 
