@@ -2,22 +2,21 @@
 
 One run starts an embedded etcd, a fleet of cluster records whose status heartbeats a
 process of its own publishes as workers would (tools.bench.fleet_status; no workers run, so
-nothing is bound), one fed-proxy process and a
-bare grpc.aio echo server process. The same asyncio load generator drives both: closed
-loop with N concurrent clients (throughput, latency), then open loop at a fixed rate
-against both (latency at that rate; the echo's is the floor of the transport and the load
-generator on this machine). The ratio to echo is to the bare echo on asyncio's default
-loop; the echo is also measured on the proxy's own transport (uvloop, generic handlers
-only), and the ratio to that one shows what the proxy adds to the transport alone. Each
-server's `server_loop_busy` is the share of the run its event loop (main thread) was on a
-CPU, and `server_loop_waiting_cpu` the share it was ready to run but waited for a CPU (the
-machine's two cores are shared with the load generator, etcd and gRPC's threads): what is
-left, the loop had nothing to do. The proxy's `loop_stalls_over_2ms` counts its event loop's
-lag samples (common.loop_lag, one every 10 ms) over 2 ms, by cause: `waiting` (its thread
-runnable without a CPU) or `busy` (a long callback, a collection, a blocking call), and
-`etcd` how often etcd's Go runtime collected and how many of its WAL fsyncs took over 8 ms:
-the slowest calls at 1,000/s wait behind the commits those slow down. The last line is one
-JSON object.
+nothing is bound), one fed-proxy process and a bare grpc.aio echo server process. The same
+asyncio load generator drives both: closed loop with N concurrent clients (throughput,
+latency), then open loop at a fixed rate against both (latency at that rate; the echo's is
+the floor of the transport and the load generator on this machine). The ratio to echo is to
+the bare echo on asyncio's default loop; the echo is also measured on the proxy's own
+transport (uvloop, generic handlers only), and the ratio to that one shows what the proxy
+adds to the transport alone. Each server's `server_loop_busy` is the share of the run its
+event loop (main thread) was on a CPU, and `server_loop_waiting_cpu` the share it was ready
+to run but waited for a CPU (the machine's two cores are shared with the load generator,
+etcd and gRPC's threads): what is left, the loop had nothing to do. The proxy's
+`loop_stalls_over_2ms` counts its event loop's lag samples (common.loop_lag, one every 10
+ms) over 2 ms, by cause: `waiting` (its thread runnable without a CPU) or `busy` (a long
+callback, a collection, a blocking call), and `etcd` how often etcd's Go runtime collected
+and how many of its WAL fsyncs took over 8 ms: the slowest calls at 1,000/s wait behind the
+commits those slow down. The last line is one JSON object.
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ from proxy.scheduler.batcher import Pending
 from proxy.scheduler.engine import Engine
 from proxy.view import ClusterEntry, FedView
 from proxy.write_round import Prepared, RoundPlanner, WriteItem, admit
+from tools.bench import fleet_status
 from tools.bench.placement import place_request
 
-GIB = 1 << 30
 KEYS = Keys("/bench")
 
 
@@ -58,29 +58,15 @@ class UnsavedAnswers(RequestLog):
 
 
 def fleet(clusters: int) -> FedView:
+    """The placement benchmark's fleet (tools.bench.fleet_status), each cluster Ready."""
     view = FedView()
     for index in range(clusters):
-        name = f"c{index + 1}"
-        spec = types_pb2.ClusterSpec(
-            name=name, region=f"r{index % 3 + 1}", state=types_pb2.ADMIN_STATE_ACTIVE
-        )
-        status = types_pb2.ClusterStatus(
-            cluster=name,
-            reachable=True,
-            allocatable=types_pb2.Resources(
-                cpu_millis=1000 * 32_000, memory_bytes=1000 * 128 * GIB, pods=110_000
-            ),
-            nodes_total=1000,
-            nodes_ready=1000,
-            node_grades=[
-                types_pb2.NodeGrade(
-                    free_cpu_millis=32_000, free_memory_bytes=128 * GIB, free_pods=110, count=1000
-                )
-            ],
-        )
+        spec, status = fleet_status.cluster_spec(index), fleet_status.cluster_status(index)
         status.heartbeat.GetCurrentTime()
-        health = types_pb2.ClusterHealthRecord(cluster=name, health=types_pb2.CLUSTER_HEALTH_READY)
-        view.clusters[name] = ClusterEntry(spec, status, health)
+        health = types_pb2.ClusterHealthRecord(
+            cluster=spec.name, health=types_pb2.CLUSTER_HEALTH_READY
+        )
+        view.clusters[spec.name] = ClusterEntry(spec, status, health)
     return view
 
 
