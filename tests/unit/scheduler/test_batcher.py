@@ -130,3 +130,36 @@ async def test_requests_at_once_that_the_cap_leaves_queued_skip_the_next_window_
     assert await asyncio.wait_for(asyncio.gather(*submitted), timeout=5) == [0, 1, 2]
     assert batches == [[0, 1], [2]]
     await batcher.stop(RuntimeError("stopped"))
+
+
+async def _until_idle() -> None:
+    """Let every task that can run, run: a batcher that waits out a 60 s window waits in it."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_a_request_at_once_wakes_a_window_already_waited_in() -> None:
+    batches: list[list[int]] = []
+    batcher: Batcher[int, int] = Batcher(echoing(batches), window_s=60.0, max_size=10)
+    batcher.start()
+    waiting = asyncio.ensure_future(batcher.submit(1))
+    await _until_idle()
+    assert batches == []  # request 1 waits in the open window
+    forwarded = asyncio.ensure_future(batcher.submit(2, at_once=True))
+    assert await asyncio.wait_for(asyncio.gather(waiting, forwarded), timeout=5) == [1, 2]
+    assert batches == [[1, 2]]
+    await batcher.stop(RuntimeError("stopped"))
+
+
+async def test_after_a_batch_at_once_the_next_requests_wait_out_the_window_again() -> None:
+    batches: list[list[int]] = []
+    batcher: Batcher[int, int] = Batcher(echoing(batches), window_s=60.0, max_size=10)
+    batcher.start()
+    assert await asyncio.wait_for(batcher.submit(1, at_once=True), timeout=5) == 1
+    later = [asyncio.ensure_future(batcher.submit(item)) for item in (2, 3)]
+    await _until_idle()
+    assert batches == [[1]]  # 2 and 3 wait in the window
+    closing = asyncio.ensure_future(batcher.submit(4, at_once=True))
+    assert await asyncio.wait_for(asyncio.gather(*later, closing), timeout=5) == [2, 3, 4]
+    assert batches == [[1], [2, 3, 4]]
+    await batcher.stop(RuntimeError("stopped"))
