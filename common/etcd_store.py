@@ -510,11 +510,19 @@ class EtcdStore:
         current = await self.get(fence.key)
         return current is None or current.create_revision != fence.epoch
 
-    async def compact(self, revision: int) -> None:
-        await self._call(
-            "compact",
-            lambda: self._kv_service.compact(revision, physical=True, timeout=self.timeout_s),
-        )
+    async def compact(self, revision: int) -> bool:
+        """Drop the history before `revision`; False when it had been compacted that far
+        already (by etcd's own --auto-compaction, or an earlier leader)."""
+        try:
+            await self._call(
+                "compact",
+                lambda: self._kv_service.compact(revision, physical=True, timeout=self.timeout_s),
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.OUT_OF_RANGE and "compacted" in (exc.details() or ""):
+                return False
+            raise
+        return True
 
     # --------------------------------------------------------------- leases
 

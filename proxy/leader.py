@@ -18,6 +18,7 @@ from proxy.binder import Binder
 from proxy.cache import Change, FedCache
 from proxy.clusters import ClusterAdmin
 from proxy.controllers.abandoned import AbandonedParts
+from proxy.controllers.compaction import HistoryCompaction
 from proxy.controllers.failover import FailoverController
 from proxy.controllers.health import HealthController
 from proxy.controllers.rescheduler import Rescheduler
@@ -121,6 +122,11 @@ class LeaderDuties:
             self._keys, self._cache, self.writer, self._settings.abandoned_sweep_s
         )
         self._tasks.append(asyncio.create_task(abandoned.run(), name="abandoned-parts"))
+        if self._settings.compaction_interval_s > 0:
+            compaction = HistoryCompaction(
+                self._store, self._cache, self._settings.compaction_interval_s
+            )
+            self._tasks.append(asyncio.create_task(compaction.run(), name="compaction"))
         _log.info("leader duties started", extra={"epoch": self.leadership.epoch})
 
     async def stop(self) -> None:

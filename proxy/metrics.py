@@ -41,6 +41,9 @@ PLUGIN_SECONDS = Histogram(
     buckets=(0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03),
 )
 RESERVATIONS = Gauge("fed_reservations", "Active reservations in the leader's ledger")
+COMPACTED_REVISION = Gauge(
+    "fed_etcd_compacted_revision", "The revision the leader last compacted etcd's history to"
+)
 CACHE_NARROWED = Gauge(
     "fed_cache_narrowed",
     "1 while this replica's cache watches all but the writer's records (it leads), else 0",

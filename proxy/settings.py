@@ -77,11 +77,23 @@ class ProxySection:
         unit="s",
         why="replicas a force-removed cluster held that fit nowhere are tried again this often",
     )
+    compaction_interval_s: float = setting(
+        300.0,
+        unit="s",
+        why="the leader compacts etcd's history to what it had seen one interval before, as "
+        "kube-apiserver does (its default is 5 min): an etcd that nothing compacts grows with "
+        "every status heartbeat until its space quota refuses writes; 0 leaves it to etcd's own "
+        "--auto-compaction",
+    )
     full_gc_s: float = setting(
         300.0,
         unit="s",
         why="a full collection pauses in proportion to the records held; rarely, on a schedule",
     )
+
+    def __post_init__(self) -> None:
+        if self.compaction_interval_s < 0:
+            raise SettingsError("proxy.compaction_interval_s must be 0 (off) or more")
 
 
 @dataclass

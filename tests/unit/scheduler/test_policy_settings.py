@@ -116,3 +116,10 @@ def test_set_policies_swaps_them_all_or_none() -> None:
     with pytest.raises(PolicyError) as error:
         engine.validate(request(1, name="lean"))
     assert error.value.field == "spec.policy.name"
+
+
+def test_a_negative_compaction_interval_is_refused_by_name() -> None:
+    with pytest.raises(SettingsError, match=r"proxy\.compaction_interval_s"):
+        load_settings(ProxySettings, env={}, overrides=("proxy.compaction_interval_s=-1",))
+    off = load_settings(ProxySettings, env={}, overrides=("proxy.compaction_interval_s=0",))
+    assert off.proxy.compaction_interval_s == 0
