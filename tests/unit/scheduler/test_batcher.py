@@ -108,13 +108,23 @@ async def test_a_batch_stops_short_of_its_byte_limit_and_a_larger_request_goes_a
     await batcher.stop(RuntimeError("stopped"))
 
 
-async def test_a_request_submitted_at_once_closes_the_open_window() -> None:
-    """A follower's forwarded batch does not wait out the leader's window (60 s here)."""
+async def _until_idle() -> None:
+    """Let every task that can run, run: a batcher that waits out a 60 s window waits in it."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("window_waited_in", [False, True])
+async def test_a_request_submitted_at_once_closes_the_open_window(window_waited_in: bool) -> None:
+    """A follower's forwarded batch does not wait out the leader's window (60 s here): it
+    closes the window whether it comes before the batcher waits in it or while it does."""
     batches: list[list[int]] = []
-    process = echoing(batches)
-    batcher: Batcher[int, int] = Batcher(process, window_s=60.0, max_size=10)
+    batcher: Batcher[int, int] = Batcher(echoing(batches), window_s=60.0, max_size=10)
     batcher.start()
     waiting = asyncio.ensure_future(batcher.submit(1))
+    if window_waited_in:
+        await _until_idle()
+        assert batches == []  # request 1 waits in the open window
     forwarded = asyncio.ensure_future(batcher.submit(2, at_once=True))
     assert await asyncio.wait_for(asyncio.gather(waiting, forwarded), timeout=5) == [1, 2]
     assert batches == [[1, 2]]
@@ -129,25 +139,6 @@ async def test_requests_at_once_that_the_cap_leaves_queued_skip_the_next_window_
     batcher.start()
     assert await asyncio.wait_for(asyncio.gather(*submitted), timeout=5) == [0, 1, 2]
     assert batches == [[0, 1], [2]]
-    await batcher.stop(RuntimeError("stopped"))
-
-
-async def _until_idle() -> None:
-    """Let every task that can run, run: a batcher that waits out a 60 s window waits in it."""
-    for _ in range(10):
-        await asyncio.sleep(0)
-
-
-async def test_a_request_at_once_wakes_a_window_already_waited_in() -> None:
-    batches: list[list[int]] = []
-    batcher: Batcher[int, int] = Batcher(echoing(batches), window_s=60.0, max_size=10)
-    batcher.start()
-    waiting = asyncio.ensure_future(batcher.submit(1))
-    await _until_idle()
-    assert batches == []  # request 1 waits in the open window
-    forwarded = asyncio.ensure_future(batcher.submit(2, at_once=True))
-    assert await asyncio.wait_for(asyncio.gather(waiting, forwarded), timeout=5) == [1, 2]
-    assert batches == [[1, 2]]
     await batcher.stop(RuntimeError("stopped"))
 
 
