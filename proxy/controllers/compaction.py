@@ -42,7 +42,7 @@ class HistoryCompaction:
             try:
                 if await self._store.compact(seen):
                     _log.info("etcd history compacted", extra={"revision": seen})
-                metrics.COMPACTED_REVISION.set(seen)
+                    metrics.COMPACTED_REVISION.set(seen)
             except (EtcdUnavailable, grpc.aio.AioRpcError) as exc:
                 _log.warning("etcd compaction failed", extra={"revision": seen, "err": str(exc)})
         return self._cache.revision

@@ -6,6 +6,7 @@ import asyncio
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from proxy_support import ProxyProcess
 
 from common.etcd_launcher import EmbeddedEtcd
@@ -47,9 +48,11 @@ async def test_each_step_compacts_to_the_revision_seen_a_step_before(
         assert await compaction.step(second) == latest
         assert await compacted_before(store, keys, first)
         assert not await compacted_before(store, keys, second)
+        assert REGISTRY.get_sample_value("fed_etcd_compacted_revision") == second
 
-        assert await compaction.step(second) == latest  # compacted that far already: no error
-        assert not await store.compact(second)
+        assert not await store.compact(first)  # compacted that far already: False, no error
+        assert await compaction.step(first) == latest
+        assert REGISTRY.get_sample_value("fed_etcd_compacted_revision") == second
         await cache.stop()
 
 
