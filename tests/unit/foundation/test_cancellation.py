@@ -66,6 +66,8 @@ async def test_ended_tasks_and_other_errors() -> None:
     await done
     await cancel_and_wait(done)
     failing = asyncio.create_task(fails())
+    running = asyncio.create_task(asyncio.Event().wait())
     await asyncio.sleep(0)
     with pytest.raises(ValueError, match="broken"):
-        await cancel_and_wait(failing)
+        await cancel_and_wait(failing, running)
+    assert running.cancelled()  # the failure surfaced only once the other task had ended
