@@ -27,6 +27,7 @@ import grpc
 
 from common.cancellation import cancel_and_wait
 from fed.v1 import types_pb2, worker_pb2
+from proxy import metrics
 from proxy.cache import Change, FedCache
 from proxy.errors import ApiError
 from proxy.migration import Refused
@@ -223,11 +224,65 @@ class Binder:
                 self._settle(key, await self._bind(workload))
             finally:
                 self._binding.discard(key)
-            if key in self._again:
-                self._again.discard(key)
-                current = self._writer.workloads.get(key)
-                if current is not None:
-                    self.enqueue(current)
+            self._replay(key)
+
+    def _replay(self, key: tuple[str, str]) -> None:
+        """Bind the latest version of a workload whose record changed while it was being
+        bound or checked."""
+        if key in self._again:
+            self._again.discard(key)
+            current = self._writer.workloads.get(key)
+            if current is not None:
+                self.enqueue(current)
+
+    async def check_drift(self, key: tuple[str, str]) -> int:
+        """Ask the clusters of a settled workload whether its Deployments are still as it
+        was bound: none deleted or rescaled by hand, every replica ready. The parts that
+        drifted go to the writer as one report, which unsettles the workload, so that it is
+        bound again like any other. Skipped while the workload is being bound, queued or
+        followed; a cluster without a live worker or that does not answer is left to the
+        cluster's health. Returns how many parts drifted."""
+        workload = self._writer.workloads.get(key)
+        busy = key in self._binding or key in self._queued or self.follows(key)
+        if workload is None or busy or unsettled(workload):
+            return 0
+        metrics.DRIFT_CHECKS.inc()
+        self._binding.add(key)
+        try:
+            drifted = await self._report_drift(workload)
+        finally:
+            self._binding.discard(key)
+        self._replay(key)
+        return drifted
+
+    async def _report_drift(self, workload: types_pb2.Workload) -> int:
+        parts = [
+            part
+            for part in workload.placement.clusters
+            if part.replicas > 0 and self._router.workers_for(part.cluster)
+        ]
+        results = await asyncio.gather(
+            *(self._observe_part(workload, part) for part in parts), return_exceptions=True
+        )
+        drifted: list[PartReport] = []
+        for result in results:
+            if isinstance(result, PartReport):
+                if result.phase != types_pb2.WORKLOAD_PHASE_READY:
+                    drifted.append(result)
+            elif not isinstance(result, ApiError | grpc.aio.AioRpcError):
+                raise result
+        if drifted:
+            spec = workload.spec
+            metrics.DRIFTED_PARTS.inc(len(drifted))
+            _log.warning(
+                "workload drifted in its clusters",
+                extra={
+                    "workload": f"{spec.namespace}/{spec.name}",
+                    "clusters": [part.cluster for part in drifted],
+                },
+            )
+            await self._writer.submit(PhaseReport(spec.namespace, spec.name, tuple(drifted)))
+        return len(drifted)
 
     def _settle(self, key: tuple[str, str], outcome: _Outcome) -> None:
         self._waiting.pop(key, None)
@@ -344,6 +399,9 @@ class Binder:
         status = result.status
         if not status.exists:
             return _part_report(part, types_pb2.WORKLOAD_PHASE_RESERVED, 0, "re-applying")
+        if status.desired != part.replicas:
+            found = f"{status.desired} replicas in the cluster, {part.replicas} wanted"
+            return _part_report(part, types_pb2.WORKLOAD_PHASE_RESERVED, 0, f"{found}: re-applying")
         phase = (
             types_pb2.WORKLOAD_PHASE_READY
             if status.ready >= part.replicas

@@ -19,6 +19,7 @@ from proxy.cache import Change, FedCache
 from proxy.clusters import ClusterAdmin
 from proxy.controllers.abandoned import AbandonedParts
 from proxy.controllers.compaction import HistoryCompaction
+from proxy.controllers.drift import DriftCheck
 from proxy.controllers.failover import FailoverController
 from proxy.controllers.health import HealthController
 from proxy.controllers.rescheduler import Rescheduler
@@ -122,6 +123,15 @@ class LeaderDuties:
             self._keys, self._cache, self.writer, self._settings.abandoned_sweep_s
         )
         self._tasks.append(asyncio.create_task(abandoned.run(), name="abandoned-parts"))
+        if self._settings.drift_check_period_s > 0:
+            drift = DriftCheck(
+                self.binder,
+                self.writer.workloads,
+                self._settings.drift_check_period_s,
+                self._settings.bind_period_s,
+                self._settings.bind_parallelism,
+            )
+            self._tasks.append(asyncio.create_task(drift.run(), name="drift-check"))
         if self._settings.compaction_interval_s > 0:
             compaction = HistoryCompaction(
                 self._store, self._cache, self._settings.compaction_interval_s

@@ -44,6 +44,13 @@ RESERVATIONS = Gauge("fed_reservations", "Active reservations in the leader's le
 COMPACTED_REVISION = Gauge(
     "fed_etcd_compacted_revision", "The revision the leader last compacted etcd's history to"
 )
+DRIFT_CHECKS = Counter(
+    "fed_drift_checks_total", "Settled workloads whose clusters the leader asked about drift"
+)
+DRIFTED_PARTS = Counter(
+    "fed_drifted_parts_total",
+    "Parts of settled workloads found changed in their cluster (gone, rescaled, not ready)",
+)
 CACHE_NARROWED = Gauge(
     "fed_cache_narrowed",
     "1 while this replica's cache watches all but the writer's records (it leads), else 0",

@@ -85,6 +85,13 @@ class ProxySection:
         "every status heartbeat until its space quota refuses writes; 0 leaves it to etcd's own "
         "--auto-compaction",
     )
+    drift_check_period_s: float = setting(
+        60.0,
+        unit="s",
+        why="every Ready workload's Deployments are checked against its record once in this "
+        "long, spread over it: one deleted or rescaled by hand in a member cluster is put back; "
+        "0 trusts Ready for good",
+    )
     full_gc_s: float = setting(
         300.0,
         unit="s",
@@ -94,6 +101,8 @@ class ProxySection:
     def __post_init__(self) -> None:
         if self.compaction_interval_s < 0:
             raise SettingsError("proxy.compaction_interval_s must be 0 (off) or more")
+        if self.drift_check_period_s < 0:
+            raise SettingsError("proxy.drift_check_period_s must be 0 (off) or more")
 
 
 @dataclass

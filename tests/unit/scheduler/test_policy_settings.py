@@ -118,8 +118,9 @@ def test_set_policies_swaps_them_all_or_none() -> None:
     assert error.value.field == "spec.policy.name"
 
 
-def test_a_negative_compaction_interval_is_refused_by_name() -> None:
-    with pytest.raises(SettingsError, match=r"proxy\.compaction_interval_s"):
-        load_settings(ProxySettings, env={}, overrides=("proxy.compaction_interval_s=-1",))
-    off = load_settings(ProxySettings, env={}, overrides=("proxy.compaction_interval_s=0",))
-    assert off.proxy.compaction_interval_s == 0
+@pytest.mark.parametrize("field", ["compaction_interval_s", "drift_check_period_s"])
+def test_a_negative_leader_period_is_refused_by_name(field: str) -> None:
+    with pytest.raises(SettingsError, match=rf"proxy\.{field}"):
+        load_settings(ProxySettings, env={}, overrides=(f"proxy.{field}=-1",))
+    off = load_settings(ProxySettings, env={}, overrides=(f"proxy.{field}=0",))
+    assert getattr(off.proxy, field) == 0
