@@ -30,20 +30,27 @@ Key = tuple[str, str]
 
 class DriftPacer:
     """Which settled workloads to check at each tick, so that each is checked once per
-    period: a round takes the settled workloads as they are when it starts, in slices of
-    an equal share per tick."""
+    period: a round takes the settled workloads as they are when it starts, and spreads
+    them evenly over the period's ticks."""
 
     def __init__(self, period_s: float, tick_s: float) -> None:
-        self._ticks_per_round = max(1, math.ceil(period_s / tick_s))
+        self._ticks = max(1, math.ceil(period_s / tick_s))
         self._round: list[Key] = []
-        self._slice = 1
+        self._tick = 0
+        self._taken = 0
 
     def next_slice(self, workloads: Mapping[Key, types_pb2.Workload]) -> list[Key]:
-        """The keys to check at this tick; a new round starts when the last one is done."""
-        if not self._round:
+        """The keys to check at this tick; a new round starts once the last has had all
+        of its ticks."""
+        if self._tick == self._ticks:
+            self._tick = 0
+        if self._tick == 0:
             self._round = [key for key, workload in workloads.items() if not unsettled(workload)]
-            self._slice = max(1, math.ceil(len(self._round) / self._ticks_per_round))
-        taken, self._round = self._round[: self._slice], self._round[self._slice :]
+            self._taken = 0
+        self._tick += 1
+        end = math.ceil(len(self._round) * self._tick / self._ticks)
+        taken = self._round[self._taken : end]
+        self._taken = end
         return taken
 
 

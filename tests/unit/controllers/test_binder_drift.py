@@ -143,7 +143,14 @@ def test_each_settled_workload_is_checked_once_per_period_in_even_slices() -> No
     workloads[("team-a", "moving")] = unsettled_one
     pacer = DriftPacer(period_s=1.0, tick_s=0.25)
     slices = [pacer.next_slice(workloads) for _ in range(4)]
-    assert [len(keys) for keys in slices] == [3, 3, 3, 1]
+    assert [len(keys) for keys in slices] == [3, 2, 3, 2]
     checked = [key for keys in slices for key in keys]
     assert sorted(checked) == sorted(key for key in workloads if key[1] != "moving")
-    assert len(pacer.next_slice(workloads)) == 3  # the next round
+    assert len(pacer.next_slice(workloads)) == 3  # the next round, a period later
+
+
+def test_a_few_workloads_are_spread_over_the_period_and_not_checked_sooner() -> None:
+    workloads = {("team-a", f"w{i}"): ready_workload("c1", name=f"w{i}") for i in range(2)}
+    pacer = DriftPacer(period_s=1.0, tick_s=0.25)
+    slices = [pacer.next_slice(workloads) for _ in range(8)]
+    assert [keys[0][1] if keys else "" for keys in slices] == ["w0", "", "w1", ""] * 2
