@@ -27,6 +27,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
             "proxy.bind_period_s=0.3",
             "failover.retry_degraded_s=0.5",
             "failover.shortfall_settle_s=2",  # a drain that cannot move everything ends soon
+            "proxy.drift_check_period_s=0",  # worker calls are counted (test_e2e_drift checks)
         ],
         worker_settings=["worker.status_period_s=0.5"],
     )
