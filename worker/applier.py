@@ -80,11 +80,16 @@ class Applier:
         retry_policy: RetrySettings,
         runs_pods: Callable[[str], bool],
         crash_after_create: bool = False,
+        *,
+        known: Callable[[str, str], Deployment | None] = lambda namespace, name: None,
     ) -> None:
         """`runs_pods(label)`: whether the cluster runs a pod of the workload with that
-        fed.io/workload label, as far as the informer cache knows."""
+        fed.io/workload label, as far as the informer cache knows. `known(namespace, name)`:
+        the Deployment as the informer cache holds it, None when it holds none (status checks
+        ask the API server only then; worker.deployment_cache)."""
         self.cluster = cluster
         self._runs_pods = runs_pods
+        self._known = known
         self.highest_epoch = 0
         self._adapter = adapter
         self._retry_policy = retry_policy
@@ -192,6 +197,11 @@ class Applier:
         return deleted
 
     async def status(self, ref: WorkloadRef, deadline: Deadline) -> Deployment | None:
+        known = self._known(ref.namespace, ref.deployment)
+        if known is not None:
+            metrics.STATUS_READS.labels(self.cluster, "cache").inc()
+            return known
+        metrics.STATUS_READS.labels(self.cluster, "api").inc()
         return await self._adapter.get_deployment(
             ref.namespace, ref.deployment, deadline.remaining()
         )

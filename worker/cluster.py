@@ -16,7 +16,8 @@ from fed.v1 import types_pb2
 from worker.apistats import ApiStats
 from worker.applier import Applier
 from worker.cache import ClusterCache
-from worker.informer import Informer
+from worker.deployment_cache import DeploymentCache
+from worker.informer import Informer, Sink
 from worker.kube_adapter import AdapterOptions, KubeAdapter
 from worker.settings import WorkerSettings
 from worker.status import StatusPublisher
@@ -63,9 +64,15 @@ class ClusterRuntime:
             spec.kubeconfig, self.stats, ctx.adapter_options(), ctx.pool, ctx.watch_pool
         )
         self.cache = ClusterCache(self._changed)
+        self.deployments = DeploymentCache()
+        sinks = {
+            "nodes": Sink(self.cache.replace_nodes, self.cache.apply_node),
+            "pods": Sink(self.cache.replace_pods, self.cache.apply_pod),
+            "deployments": Sink(self.deployments.replace, self.deployments.apply),
+        }
         self.informers = [
-            Informer(name, kind, self.adapter, self.cache, ctx.settings.retry)
-            for kind in ("nodes", "pods")
+            Informer(name, kind, self.adapter, sink, ctx.settings.retry)
+            for kind, sink in sinks.items()
         ]
         self.usage = UsageTracker(self.adapter, section.usage_period_s, section.usage_window_s)
         self.applier = Applier(
@@ -74,6 +81,7 @@ class ClusterRuntime:
             ctx.settings.retry,
             lambda label: label in self.cache.totals.workloads,
             section.crash_after_create,
+            known=self.deployments.get,
         )
         self.publisher = StatusPublisher(
             name,

@@ -1,4 +1,4 @@
-"""List + watch of one kind (nodes or pods) into the cluster cache.
+"""List + watch of one kind (nodes, pods, the federation's Deployments) into a cache.
 
 The watch resumes from the last resourceVersion it saw (events and bookmarks); a 410 Gone
 re-lists, and the re-list replaces the cache contents (deletes what vanished, updates the
@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from common.retry import Backoff
 from common.settings import RetrySettings
 from worker import metrics
-from worker.cache import ClusterCache
 from worker.kube_adapter import KubeAdapter, KubeError, KubeGone
-from worker.model import EventType, Node, Pod, WatchEvent
+from worker.model import EventType, WatchEvent
 
 _log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sink:
+    """Where an informer puts what it lists (replacing what was there) and watches."""
+
+    replace: Callable[[list[Any]], None]
+    apply: Callable[[EventType, Any], None]
 
 
 @dataclass
@@ -34,14 +43,14 @@ class Informer:
         cluster: str,
         kind: str,
         adapter: KubeAdapter,
-        cache: ClusterCache,
+        sink: Sink,
         retry_policy: RetrySettings,
     ) -> None:
         self.cluster = cluster
         self.kind = kind
         self.state = InformerState()
         self._adapter = adapter
-        self._cache = cache
+        self._sink = sink
         self._backoff = Backoff(retry_policy)
 
     async def run(self) -> None:
@@ -77,10 +86,7 @@ class Informer:
 
     async def _relist(self) -> str:
         listing = await self._adapter.list(self.kind)
-        if self.kind == "nodes":
-            self._cache.replace_nodes(n for n in listing.items if isinstance(n, Node))
-        else:
-            self._cache.replace_pods(p for p in listing.items if isinstance(p, Pod))
+        self._sink.replace(listing.items)
         self.state.relists += 1
         metrics.INFORMER_RELISTS.labels(self.cluster, self.kind).inc()
         # The cache is long-lived and acyclic: keep it out of the cyclic collector's scans,
@@ -106,7 +112,4 @@ class Informer:
         if event.type is EventType.BOOKMARK or obj is None:
             return
         metrics.INFORMER_EVENTS.labels(self.cluster, self.kind).inc()
-        if isinstance(obj, Node):
-            self._cache.apply_node(event.type, obj)
-        else:
-            self._cache.apply_pod(event.type, obj)
+        self._sink.apply(event.type, obj)

@@ -237,9 +237,10 @@ def parse_deployment(obj: dict[str, Any]) -> Deployment:
     )
 
 
-PARSERS: dict[str, Callable[[dict[str, Any]], Node | Pod]] = {
+PARSERS: dict[str, Callable[[dict[str, Any]], Node | Pod | Deployment]] = {
     "nodes": parse_node,
     "pods": parse_pod,
+    "deployments": parse_deployment,
 }
 
 
@@ -399,6 +400,10 @@ class KubeAdapter:
     def _list_call(self, kind: str) -> Callable[..., Any]:
         if kind == "nodes":
             return self._core.list_node
+        if kind == "deployments":  # the federation's only
+            return functools.partial(
+                self._apps.list_deployment_for_all_namespaces, label_selector=WORKLOAD_LABEL
+            )
         return self._core.list_pod_for_all_namespaces
 
     def _list_page(self, kind: str, token: str, timeout: float) -> tuple[list[Any], str, str]:
@@ -418,7 +423,7 @@ class KubeAdapter:
         return items, str(meta.get("resourceVersion", "")), str(meta.get("continue") or "")
 
     async def list(self, kind: str, timeout_s: float | None = None) -> Listing:
-        """Every node or pod, paginated at one consistent resourceVersion."""
+        """Every object of the kind, paginated at one consistent resourceVersion."""
         items: list[Any] = []
         token = ""
         while True:

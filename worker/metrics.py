@@ -25,4 +25,9 @@ STATUS_PUBLISHES = Counter(
 APPLIES = Counter(
     "fed_worker_applies_total", "Apply and Remove outcomes", ["cluster", "op", "outcome"]
 )
+STATUS_READS = Counter(
+    "fed_worker_status_reads_total",
+    "Workload status checks, by where the Deployment was read: the informer cache or the API",
+    ["cluster", "source"],
+)
 CLUSTERS_SERVED = Gauge("fed_worker_clusters_served", "Clusters assigned to this worker")

@@ -120,7 +120,7 @@ class EventType(Enum):
 class WatchEvent:
     type: EventType
     resource_version: str
-    obj: Node | Pod | None  # None for bookmarks
+    obj: Node | Pod | Deployment | None  # None for bookmarks
 
 
 @dataclass(frozen=True, slots=True)

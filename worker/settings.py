@@ -42,9 +42,10 @@ class WorkerSection:
         why="bounds concurrent blocking Kubernetes requests (applies, lists, metrics)",
     )
     watch_threads: int = setting(
-        64,
+        96,
         unit="threads",
-        why="each watch stream holds a thread: two per served cluster, so 32 clusters",
+        why="each watch stream holds a thread: three per served cluster (nodes, pods, the "
+        "federation's Deployments), so 32 clusters",
     )
     kube_timeout_s: float = setting(
         10.0, unit="s", why="a Kubernetes request without a gRPC deadline gives up after this"
@@ -100,8 +101,8 @@ class WorkerSection:
     def __post_init__(self) -> None:
         if self.lease_ttl_s < 2:
             raise SettingsError("worker.lease_ttl_s must be at least 2")
-        if self.kube_threads < 1 or self.watch_threads < 2:
-            raise SettingsError("worker.kube_threads >= 1 and worker.watch_threads >= 2")
+        if self.kube_threads < 1 or self.watch_threads < 3:
+            raise SettingsError("worker.kube_threads >= 1 and worker.watch_threads >= 3")
         for name in ("cpu_grades", "memory_grades", "gpu_grades", "pod_grades"):
             grades = getattr(self, name)
             if not grades or grades[0] != 0 or grades != sorted(set(grades)):

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from integration.worker.worker_support import WorkerThread, wait_for, worker_settings, write_records
+from prometheus_client import REGISTRY
 
 from common.etcd_launcher import EmbeddedEtcd
 from common.keys import Keys
@@ -101,6 +102,34 @@ def test_stale_epoch_is_rejected_and_remove_is_idempotent(worker: WorkerThread) 
     remove = worker_pb2.RemoveRequest(cluster="c1", namespace="team-a", name="web", epoch=7)
     assert worker.stub.Remove(remove, timeout=10).deleted
     assert not worker.stub.Remove(remove, timeout=10).deleted
+
+
+def status_reads() -> dict[str, float]:
+    """The worker's status checks of c1 so far, by source (it runs in this process)."""
+    return {
+        source: REGISTRY.get_sample_value(
+            "fed_worker_status_reads_total", {"cluster": "c1", "source": source}
+        )
+        or 0.0
+        for source in ("cache", "api")
+    }
+
+
+def test_status_checks_read_the_informer_cache_and_the_api_only_on_a_miss(
+    worker: WorkerThread,
+) -> None:
+    ask = worker_pb2.GetWorkloadStatusRequest(cluster="c1", namespace="team-a", name="web")
+    worker.stub.Apply(apply_request(3), timeout=10)
+    wait_for(lambda: worker.stub.GetWorkloadStatus(ask, timeout=5).ready == 3, what="3 ready")
+    before = status_reads()
+    for _ in range(5):
+        assert worker.stub.GetWorkloadStatus(ask, timeout=5).desired == 3
+    after = status_reads()
+    assert (after["cache"] - before["cache"], after["api"] - before["api"]) == (5, 0)
+    remove = worker_pb2.RemoveRequest(cluster="c1", namespace="team-a", name="web", epoch=5)
+    assert worker.stub.Remove(remove, timeout=10).deleted
+    wait_for(lambda: not worker.stub.GetWorkloadStatus(ask, timeout=5).exists, what="gone")
+    assert status_reads()["api"] > after["api"]
 
 
 def test_template_is_used_and_bad_requests_name_the_field(worker: WorkerThread) -> None:

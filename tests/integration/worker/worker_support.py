@@ -38,7 +38,7 @@ def worker_settings(endpoint: str, keys: Keys, worker_id: str, *extra: str) -> W
             "worker.status_min_interval_s=0.05",
             "worker.usage_period_s=0.3",
             "worker.kube_threads=4",
-            "worker.watch_threads=8",
+            "worker.watch_threads=16",
             "retry.max_backoff_s=0.3",
             *extra,
         ],

@@ -9,9 +9,10 @@ import pytest
 
 from common.settings import RetrySettings
 from worker.applier import Applier, Deadline, NotManaged
+from worker.deployment_cache import DeploymentCache
 from worker.kube_adapter import KubeAdapter, KubeAlreadyExists, parse_deployment
 from worker.manifest import Desired, WorkloadRef, build
-from worker.model import Deployment, Res
+from worker.model import Deployment, EventType, Res
 
 
 class FakeAdapter:
@@ -84,3 +85,22 @@ async def test_a_foreign_deployment_of_that_name_is_left_alone() -> None:
     with pytest.raises(NotManaged):
         await applier(adapter, set()).apply(desired(2), Deadline())
     assert adapter.calls == ["create", "get"]
+
+
+async def test_a_status_check_reads_the_informer_cache_and_the_api_only_on_a_miss() -> None:
+    adapter = FakeAdapter()
+    stored = adapter._stored(build(desired(3)))
+    cache = DeploymentCache()
+    checker = Applier(
+        "c1", cast(KubeAdapter, adapter), RetrySettings(), set().__contains__, known=cache.get
+    )
+    ref = desired(3).ref
+    assert await checker.status(ref, Deadline()) == stored
+    assert adapter.calls == ["get"]  # not in the cache yet
+    cache.replace([stored])
+    assert await checker.status(ref, Deadline()) == stored
+    assert adapter.calls == ["get"]
+    cache.apply(EventType.DELETED, stored)
+    del adapter.objects["web"]
+    assert await checker.status(ref, Deadline()) is None
+    assert adapter.calls == ["get", "get"]
