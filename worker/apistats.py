@@ -48,6 +48,11 @@ class ApiStats:
             elif reached:
                 self._last_error = ""
 
+    @property
+    def reachable(self) -> bool:
+        """Whether the last call reached the API server."""
+        return self._reachable
+
     def figures(self) -> ApiFigures:
         now = time.monotonic()
         with self._lock:

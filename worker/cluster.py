@@ -19,6 +19,7 @@ from worker.cache import ClusterCache
 from worker.deployment_cache import DeploymentCache
 from worker.informer import Informer, Sink
 from worker.kube_adapter import AdapterOptions, KubeAdapter
+from worker.model import Deployment
 from worker.settings import WorkerSettings
 from worker.status import StatusPublisher
 from worker.usage import UsageTracker
@@ -74,6 +75,7 @@ class ClusterRuntime:
             Informer(name, kind, self.adapter, sink, ctx.settings.retry)
             for kind, sink in sinks.items()
         ]
+        self._deployments_informer = self.informers[-1]
         self.usage = UsageTracker(self.adapter, section.usage_period_s, section.usage_window_s)
         self.applier = Applier(
             name,
@@ -81,7 +83,7 @@ class ClusterRuntime:
             ctx.settings.retry,
             lambda label: label in self.cache.totals.workloads,
             section.crash_after_create,
-            known=self.deployments.get,
+            known=self._known_deployment,
         )
         self.publisher = StatusPublisher(
             name,
@@ -95,6 +97,14 @@ class ClusterRuntime:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: asyncio.Task[None] | None = None
+
+    def _known_deployment(self, namespace: str, name: str) -> Deployment | None:
+        """The Deployment as the informer holds it while its watch runs and the API server
+        answers; None otherwise, and the applier asks the API server, so that a cluster that
+        went down is not reported as running what it ran."""
+        if not (self._deployments_informer.state.watching and self.stats.reachable):
+            return None
+        return self.deployments.get(namespace, name)
 
     def _changed(self) -> None:
         self.publisher.changed.set()

@@ -35,6 +35,9 @@ class InformerState:
     relists: int = 0
     watch_errors: int = 0
     last_error: str = ""
+    watching: bool = False
+    """Listed, and no list or watch has failed since: what the cache holds is current (a
+    cluster that went down ends its watches, and the next attempt fails)."""
 
 
 class Informer:
@@ -62,6 +65,7 @@ class Informer:
                     rv = await self._relist()
                 rv = await self._watch(rv)
             except KubeGone as exc:
+                self.state.watching = False
                 _log.info(
                     "watch expired, re-listing",
                     extra={"cluster": self.cluster, "kind": self.kind, "err": str(exc)},
@@ -76,6 +80,7 @@ class Informer:
                 await self._backoff.wait()
 
     def _failed(self, exc: Exception) -> None:
+        self.state.watching = False
         self.state.watch_errors += 1
         self.state.last_error = str(exc)
         metrics.INFORMER_ERRORS.labels(self.cluster, self.kind).inc()
@@ -87,6 +92,7 @@ class Informer:
     async def _relist(self) -> str:
         listing = await self._adapter.list(self.kind)
         self._sink.replace(listing.items)
+        self.state.watching = True
         self.state.relists += 1
         metrics.INFORMER_RELISTS.labels(self.cluster, self.kind).inc()
         # The cache is long-lived and acyclic: keep it out of the cyclic collector's scans,

@@ -175,6 +175,27 @@ def test_unreachable_cluster_is_unavailable(worker: WorkerThread, fleet: SimThre
     assert worker.stub.Apply(apply_request(), timeout=10).created
 
 
+def test_a_cluster_gone_down_is_not_reported_running_what_the_cache_holds(
+    worker: WorkerThread, fleet: SimThread
+) -> None:
+    """The failover marks parts of a down cluster Degraded; a status answered from the
+    informer cache would report them Ready again."""
+    ask = worker_pb2.GetWorkloadStatusRequest(cluster="c1", namespace="team-a", name="web")
+    worker.stub.Apply(apply_request(3), timeout=10)
+    wait_for(lambda: worker.stub.GetWorkloadStatus(ask, timeout=5).ready == 3, what="3 ready")
+    fleet.fault("c1", "down")
+
+    def refused() -> grpc.StatusCode | None:
+        """The status code once the worker has noticed (its watches end with the server)."""
+        try:
+            worker.stub.GetWorkloadStatus(ask, timeout=5)
+        except grpc.RpcError as error:
+            return error.code()  # type: ignore[no-any-return]
+        return None
+
+    assert wait_for(refused, timeout=5, what="an error") == grpc.StatusCode.UNAVAILABLE
+
+
 def test_a_cluster_that_refuses_is_a_failed_precondition(
     worker: WorkerThread, fleet: SimThread
 ) -> None:
