@@ -7,6 +7,7 @@ from typing import Any
 
 from common.keys import Keys
 from fed.v1 import types_pb2
+from proxy.binder import Binder
 from proxy.cache import Change
 
 KEYS = Keys("/fed")
@@ -40,3 +41,16 @@ class FakeWriter:
     async def submit(self, item: Any) -> Any:
         self.reports.append(item)
         return types_pb2.Workload()
+
+
+def fake_binder(
+    writer: FakeWriter, router: Any, cache: FakeCache | None = None, period_s: float = 60.0
+) -> Binder:
+    """A binder over fakes (epoch 1)."""
+    return Binder(
+        writer,  # type: ignore[arg-type]
+        router,
+        cache or FakeCache(),  # type: ignore[arg-type]
+        epoch=1,
+        period_s=period_s,
+    )

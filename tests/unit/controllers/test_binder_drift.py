@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from unit.controllers.binder_fakes import FakeCache, FakeWriter
+from unit.controllers.binder_fakes import FakeWriter, fake_binder
 
 from fed.v1 import types_pb2, worker_pb2
 from proxy.binder import Binder
@@ -60,14 +60,7 @@ def ready_workload(*clusters: str, name: str = "web") -> types_pb2.Workload:
 
 def binder_for(workload: types_pb2.Workload, router: StatusRouter) -> tuple[Binder, FakeWriter]:
     writer = FakeWriter(workload)
-    binder = Binder(
-        writer,  # type: ignore[arg-type]
-        router,  # type: ignore[arg-type]
-        FakeCache(),  # type: ignore[arg-type]
-        epoch=1,
-        period_s=60.0,
-    )
-    return binder, writer
+    return fake_binder(writer, router), writer
 
 
 async def test_deleted_rescaled_and_unready_parts_are_reported_in_one_go() -> None:

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from unit.controllers.binder_fakes import KEYS, FakeCache, FakeWriter
+from unit.controllers.binder_fakes import KEYS, FakeCache, FakeWriter, fake_binder
 
 from fed.v1 import types_pb2, worker_pb2
 from proxy.binder import Binder
@@ -52,14 +52,7 @@ def binder_of(
 ) -> tuple[Binder, FakeCache, FakeRouter, FakeWriter]:
     """A binder over fakes whose writer holds `workload`; its router has no worker yet."""
     cache, router, writer = FakeCache(), FakeRouter(), FakeWriter(workload)
-    binder = Binder(
-        writer,  # type: ignore[arg-type]
-        router,  # type: ignore[arg-type]
-        cache,  # type: ignore[arg-type]
-        epoch=1,
-        period_s=period_s,
-    )
-    return binder, cache, router, writer
+    return fake_binder(writer, router, cache, period_s), cache, router, writer
 
 
 async def test_a_workload_without_a_worker_waits_for_one_instead_of_retrying() -> None:

@@ -6,10 +6,9 @@ import asyncio
 from typing import Any
 
 import grpc
-from unit.controllers.binder_fakes import FakeCache, FakeWriter
+from unit.controllers.binder_fakes import FakeWriter, fake_binder
 
 from fed.v1 import types_pb2, worker_pb2
-from proxy.binder import Binder
 from proxy.worker_batches import rpc_error
 from proxy.write_round import PartReport, PhaseReport
 
@@ -60,13 +59,7 @@ def three_parts() -> types_pb2.Workload:
 async def test_parts_are_bound_at_once_and_reported_together() -> None:
     workload = three_parts()
     router, writer = GatedRouter(expected=3), FakeWriter(workload)
-    binder = Binder(
-        writer,  # type: ignore[arg-type]
-        router,  # type: ignore[arg-type]
-        FakeCache(),  # type: ignore[arg-type]
-        epoch=1,
-        period_s=60.0,
-    )
+    binder = fake_binder(writer, router)
     outcome = await asyncio.wait_for(binder._bind(workload), timeout=5)
     assert sorted(router.calls) == ["c1", "c2", "c3"]
     assert [str(f) for f in outcome.failures] == [
