@@ -66,16 +66,18 @@ class ClusterRuntime:
         )
         self.cache = ClusterCache(self._changed)
         self.deployments = DeploymentCache()
-        sinks = {
-            "nodes": Sink(self.cache.replace_nodes, self.cache.apply_node),
-            "pods": Sink(self.cache.replace_pods, self.cache.apply_pod),
-            "deployments": Sink(self.deployments.replace, self.deployments.apply),
-        }
+
+        def informer(kind: str, sink: Sink) -> Informer:
+            return Informer(name, kind, self.adapter, sink, ctx.settings.retry)
+
+        self._deployments_informer = informer(
+            "deployments", Sink(self.deployments.replace, self.deployments.apply)
+        )
         self.informers = [
-            Informer(name, kind, self.adapter, sink, ctx.settings.retry)
-            for kind, sink in sinks.items()
+            informer("nodes", Sink(self.cache.replace_nodes, self.cache.apply_node)),
+            informer("pods", Sink(self.cache.replace_pods, self.cache.apply_pod)),
+            self._deployments_informer,
         ]
-        self._deployments_informer = self.informers[-1]
         self.usage = UsageTracker(self.adapter, section.usage_period_s, section.usage_window_s)
         self.applier = Applier(
             name,
