@@ -36,8 +36,9 @@ class InformerState:
     watch_errors: int = 0
     last_error: str = ""
     watching: bool = False
-    """Listed, and no list or watch has failed since: what the cache holds is current (a
-    cluster that went down ends its watches, and the next attempt fails)."""
+    """Listed, and no list or watch has failed since the watch last delivered: what the
+    cache holds is current (a cluster that went down ends its watches, and the next attempt
+    fails; a watch resumed after an error is current again at its first event or bookmark)."""
 
 
 class Informer:
@@ -109,6 +110,7 @@ class Informer:
                 self._apply(event)
                 rv = event.resource_version or rv
                 self._backoff.reset()
+                self.state.watching = True  # resumed where it left off: nothing was missed
         finally:
             stream.close()
         return rv

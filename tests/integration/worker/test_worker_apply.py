@@ -132,6 +132,22 @@ def test_status_checks_read_the_informer_cache_and_the_api_only_on_a_miss(
     assert status_reads()["api"] > after["api"]
 
 
+def test_the_cache_answers_again_once_a_dropped_watch_resumes(
+    worker: WorkerThread, fleet: SimThread
+) -> None:
+    ask = worker_pb2.GetWorkloadStatusRequest(cluster="c1", namespace="team-a", name="web")
+    worker.stub.Apply(apply_request(3), timeout=10)
+    wait_for(lambda: worker.stub.GetWorkloadStatus(ask, timeout=5).ready == 3, what="3 ready")
+    fleet.fault("c1", "drop-watches")
+
+    def from_cache() -> bool:
+        before = status_reads()["cache"]
+        worker.stub.GetWorkloadStatus(ask, timeout=5)
+        return status_reads()["cache"] > before
+
+    wait_for(from_cache, what="a status read from the cache after the watches dropped")
+
+
 def test_template_is_used_and_bad_requests_name_the_field(worker: WorkerThread) -> None:
     template = {
         "apiVersion": "apps/v1",
