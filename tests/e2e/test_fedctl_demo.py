@@ -28,6 +28,7 @@ def test_the_demo_tells_its_story_on_a_small_fleet(tmp_path: Path) -> None:
     out = done.stdout
     assert "3 clusters x 4 nodes" in out
     assert re.search(r"ml\s+train\s+8\s+8\s+8\s+32Gi\s+Ready", out)
+    assert re.search(r"runs a new shop/api Deployment of \d+ replicas after \d+\.\d s", out)
     assert re.search(r"proxy-\d leads after \d+\.\d s", out)
     assert "no placement lost: 3 workloads, 29 replicas, as before" in out
     assert "still running: none" in out

@@ -3,7 +3,8 @@
 It brings up a stack (etcd, kubesim clusters spread over regions and zones, workers,
 proxies) attached to this process, places three workloads of different shapes and
 policies, shows the fleet's reservations and why one workload went where it did, scales
-one, SIGKILLs the leader proxy and shows the next leader taking over with every placement
+one, deletes a Deployment in a member cluster by hand and shows the leader putting it back,
+SIGKILLs the leader proxy and shows the next leader taking over with every placement
 intact, and stops the stack. Options also come from DEMO_<OPTION> environment variables
 (e.g. DEMO_NODES=5) so that CI can run a small smoke.
 """
@@ -26,11 +27,12 @@ from client import FederationClient, FederationError
 from fed.v1 import types_pb2
 from tools.devstack.narrator import Narrator
 from tools.devstack.stack import Stack, StackConfig, StackInfo, alive, down
+from tools.kubesim.control import kube_call
 
 T = TypeVar("T")
-STEPS = 10
+STEPS = 11
 SETTINGS = ["election.ttl_s=3", "election.safety_margin_s=1", "observability.log_level=WARNING"]
-PROXY_SETTINGS = ["proxy.bind_period_s=0.3"]
+PROXY_SETTINGS = ["proxy.bind_period_s=0.3", "proxy.drift_check_period_s=2"]
 WORKER_SETTINGS = ["worker.status_period_s=1"]
 _WAIT_S = 90.0
 Placements = dict[str, dict[str, int]]
@@ -97,9 +99,48 @@ def tell(narrator: Narrator, info: StackInfo, nodes: int) -> None:
     narrator.fedctl("cluster", "cordon", "c2", "--reason", "kernel upgrade")
     narrator.fedctl("workload", "explain", "api", "-n", "shop")
     narrator.fedctl("cluster", "uncordon", "c2")
+    put_back(narrator, info)
     narrator.step("scaling the web tier from 9 to 15 replicas")
     narrator.fedctl("workload", "scale", "web", "-n", "shop", "--replicas", "15")
     kill_the_leader(narrator, info)
+
+
+def put_back(narrator: Narrator, info: StackInfo) -> None:
+    narrator.step("someone deletes the api's Deployment in a cluster; the leader puts it back")
+    placed = run(placements(narrator.servers))["shop/api"]
+    cluster = sorted(placed)[0]
+    url = next(c["url"] for c in info.clusters if c["name"] == cluster)
+    path = "/apis/apps/v1/namespaces/shop/deployments/api"
+    deleted = _uid(kube_call(url, "GET", path))
+    kube_call(url, "DELETE", path)
+    narrator.say(f"deleted Deployment shop/api in {cluster} through its Kubernetes API")
+    started = time.monotonic()
+    deadline = started + _WAIT_S
+    while not _remade(kube_call(url, "GET", path), deleted, placed[cluster]):
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"gave up after {_WAIT_S:.0f} s")
+        time.sleep(0.2)
+    narrator.say(
+        f"{cluster} runs a new shop/api Deployment of {placed[cluster]} replicas after "
+        f"{time.monotonic() - started:.1f} s (the drift check runs every 2 s here, 60 s by default)"
+    )
+    narrator.say(f"all Ready after {run(wait_ready(narrator.servers)):.1f} s")
+
+
+def _uid(found: dict[str, object] | None) -> object:
+    metadata = (found or {}).get("metadata")
+    return metadata.get("uid") if isinstance(metadata, dict) else None
+
+
+def _remade(found: dict[str, object] | None, deleted: object, replicas: int) -> bool:
+    """A Deployment other than the deleted one, with the placement's replicas."""
+    spec = (found or {}).get("spec")
+    return (
+        found is not None
+        and _uid(found) != deleted
+        and isinstance(spec, dict)
+        and spec.get("replicas") == replicas
+    )
 
 
 def place_workloads(narrator: Narrator, nodes: int) -> None:
