@@ -16,7 +16,7 @@ from client import FederationClient
 from common.etcd_store import EtcdStore
 from common.keys import Keys
 from fed.v1 import federation_pb2, types_pb2
-from tools.bench.binding import worker_calls
+from tools.bench.binding import all_worker_calls, worker_metrics
 from tools.devstack.stack import StackInfo
 
 pytestmark = pytest.mark.integration
@@ -202,7 +202,7 @@ async def test_workloads_placed_together_are_bound_through_few_worker_rpcs(
     names = [f"many-{index}" for index in range(40)]
     async with FederationClient(stack.proxy_addresses) as fed:
         topology = await fed.call("GetTopology", federation_pb2.GetTopologyRequest())
-        metrics = [worker.member.metrics_address for worker in topology.workers]
+        metrics = worker_metrics(topology)
         before = await asyncio.to_thread(all_worker_calls, metrics)
         await asyncio.gather(*(fed.place(spec(name, 1)) for name in names))
 
@@ -220,11 +220,3 @@ async def test_workloads_placed_together_are_bound_through_few_worker_rpcs(
     items = made["Apply"] + made["GetWorkloadStatus"]
     assert made["GetWorkloadStatus"] >= len(names)
     assert made["Batch"] * 2 <= items, made
-
-
-def all_worker_calls(metrics_addresses: list[str]) -> dict[str, float]:
-    calls: dict[str, float] = {}
-    for address in metrics_addresses:
-        for method, count in worker_calls(address).items():
-            calls[method] = calls.get(method, 0.0) + count
-    return calls

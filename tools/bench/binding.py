@@ -52,12 +52,17 @@ def cpu_per_workload(
     return {m.name: round((cpu_seconds(m.pid) - before[m.name]) / workloads * 1e6) for m in members}
 
 
-def all_worker_calls(topology: federation_pb2.Topology) -> dict[str, float]:
+def all_worker_calls(metrics_addresses: list[str]) -> dict[str, float]:
+    """worker_calls summed over the workers at these metrics addresses."""
     calls: dict[str, float] = {}
-    for worker in topology.workers:
-        for method, count in worker_calls(worker.member.metrics_address).items():
+    for address in metrics_addresses:
+        for method, count in worker_calls(address).items():
             calls[method] = calls.get(method, 0.0) + count
     return calls
+
+
+def worker_metrics(topology: federation_pb2.Topology) -> list[str]:
+    return [worker.member.metrics_address for worker in topology.workers]
 
 
 def drift_checks(metrics_address: str) -> float:
@@ -77,10 +82,11 @@ async def measure_drift(
     watched = [leader, stack.kubesim.name, *(w.name for w in stack.workers)]
     address = topology.leader.member.metrics_address
     cpu_before = {name: cpu_seconds(members[name].pid) for name in watched}
-    checks_before, calls_before = drift_checks(address), all_worker_calls(topology)
+    checks_before = drift_checks(address)
+    calls_before = all_worker_calls(worker_metrics(topology))
     await asyncio.sleep(2 * period_s)
     checks = drift_checks(address) - checks_before
-    calls = all_worker_calls(topology)
+    calls = all_worker_calls(worker_metrics(topology))
     spent = {name: cpu_seconds(members[name].pid) - cpu_before[name] for name in watched}
 
     def per_check(seconds: float) -> float:
@@ -107,7 +113,7 @@ async def measure(stack: StackInfo, workloads: int, drift_period_s: float) -> di
         before = {m.name: cpu_seconds(m.pid) for m in members}
         placed_s, ready_s = await place_until_ready(fed, workloads)
         cpu = cpu_per_workload(members, before, workloads)
-        calls = all_worker_calls(topology)
+        calls = all_worker_calls(worker_metrics(topology))
     drift = await measure_drift(stack, topology, leader, drift_period_s) if drift_period_s else {}
     return {
         "workloads": workloads,
