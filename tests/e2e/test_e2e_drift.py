@@ -1,9 +1,12 @@
 """A Ready workload's Deployments changed by hand in the member clusters are put back: one
 deleted is made again, one rescaled gets the placement's replicas back, and the workload is
-Ready again (real etcd, kubesim, a worker and a proxy)."""
+Ready again, also when the leader is SIGKILLed right after the deletion (real etcd, kubesim,
+a worker and two proxies)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +27,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         dir=tmp_path_factory.mktemp("drift"),
         clusters=2,
         nodes=4,
-        proxies=1,
+        proxies=2,
         workers=1,
         attached=True,
         settings=["election.ttl_s=2", "election.safety_margin_s=0.5",
@@ -89,3 +92,29 @@ async def test_deployments_deleted_or_rescaled_by_hand_are_put_back(stack: Stack
         await until(put_back, "the Deployments to be put back", 30)
         await until(lambda: all_ready(fed, {"drifting"}), "the workload to be Ready again", 30)
         assert parts(await fed.get_workload("apps", "drifting")) == wanted
+
+
+async def test_a_deletion_is_put_back_by_the_next_leader_with_the_same_reservations(
+    stack: StackInfo,
+) -> None:
+    async with FederationClient(stack.proxy_addresses) as fed:
+        placed = (await fed.place(spec("survivor", 2, min_clusters=2))).workload
+        await until(lambda: all_ready(fed, {"survivor"}), "the workload to be Ready")
+        deleted, _ = deployment(stack, "c1", "survivor") or ("", 0)
+        api = apps_api(stack, "c1")
+        api.delete_namespaced_deployment("survivor", "apps")
+        api.api_client.close()
+        topology = await fed.topology()
+        leader = next(p for p in stack.proxies if p.address == topology.leader.member.address)
+        os.kill(leader.pid, signal.SIGKILL)
+
+        async def put_back() -> bool:
+            remade = deployment(stack, "c1", "survivor")
+            return remade is not None and remade[0] != deleted and remade[1] == 1
+
+        await until(put_back, "the next leader to put the Deployment back", 60)
+        await until(lambda: all_ready(fed, {"survivor"}), "the workload to be Ready again", 30)
+        after = await fed.get_workload("apps", "survivor")
+    assert parts(after) == parts(placed) == {"c1": 1, "c2": 1}
+    reservations = {(p.cluster, p.reservation_id) for p in after.placement.clusters}
+    assert reservations == {(p.cluster, p.reservation_id) for p in placed.placement.clusters}
